@@ -1,0 +1,58 @@
+// ProcessRecord: what the registry knows of one registered process.
+//
+// Records live in the admin segment, one per slot, each behind its own sequence lock. The engine
+// alone writes them; observers (the admin console, `ipcsync status`) copy them out whole. The
+// struct is standard-layout, fixed-size and pointer-free so it means the same in every process.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "ipcsync/ipccore/geometry.h"
+
+namespace ipcsync {
+
+inline constexpr std::size_t kNameCapacity = 48;  // bytes, including the terminating NUL
+
+enum class RecordState : std::uint32_t {
+  Free = 0,        // slot unused
+  Registering = 1, // engine is building the process's block and handles
+  Registered = 2,  // process is live; its block may be used
+  Reclaiming = 3,  // process ended; engine is releasing what it held
+};
+
+std::string_view describe(RecordState state) noexcept;
+
+// A manager's figures, as the admin console draws them. All byte counts are exact.
+struct ManagerStats {
+  std::uint64_t bytesInUse = 0;       // sum of allocated sub-block sizes (after rounding)
+  std::uint64_t bytesFree = 0;        // free bytes in active arenas
+  std::uint64_t largestFreeRun = 0;   // largest free sub-block, in bytes (0 if none)
+  std::uint64_t allocations = 0;      // successful allocations since registration
+  std::uint64_t frees = 0;            // successful frees since registration
+  std::uint64_t failures = 0;         // allocations refused for want of memory
+  std::uint32_t activeArenas = 0;
+  std::uint32_t arenasGrown = 0;      // arenas added since registration
+  std::uint32_t arenasReleased = 0;   // arenas returned to the system since registration
+  std::uint32_t reserved = 0;
+  std::uint64_t freeBlocksPerOrder[kMaxOrders] = {};  // order k = minBlock << k bytes
+};
+static_assert(sizeof(ManagerStats) % 8 == 0);
+
+struct ProcessRecord {
+  std::uint64_t generation = 0;   // grows each time the slot is (re)used; (slot, generation) is unique
+  std::int32_t pid = 0;
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+  RecordState state = RecordState::Free;
+  char name[kNameCapacity] = {};
+  std::uint64_t registeredAtNs = 0;  // CLOCK_REALTIME
+  std::uint64_t lastSeenNs = 0;      // CLOCK_REALTIME, when the engine last saw the process alive
+  BlockGeometry geometry{};
+  ManagerStats stats{};
+
+  std::string_view nameView() const noexcept;
+};
+static_assert(sizeof(ProcessRecord) % 8 == 0);
+
+}  // namespace ipcsync

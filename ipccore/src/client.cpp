@@ -1,0 +1,247 @@
+#include "ipcsync/ipccore/client.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <optional>
+#include <cstring>
+#include <thread>
+
+#include "ipcsync/ipccore/admin_segment.h"
+#include "ipcsync/ipccore/process_memory.h"
+#include "protocol.h"
+#include "socket_io.h"
+
+namespace ipcsync {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+milliseconds left(Clock::time_point deadline) {
+  return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
+}
+
+struct Target {
+  std::string socketPath;
+  std::int32_t enginePid = 0;  // 0 when not known (explicit runtime directory)
+};
+
+std::expected<Target, Error> findEngine(const ConnectOptions& o) {
+  if (!o.runtimeDir.empty()) return Target{(o.runtimeDir / o.ns / "engine.sock").string(), 0};
+  auto admin = AdminSegment::open(o.ns);
+  if (!admin) return std::unexpected(admin.error());
+  const EngineIdentity engine = (*admin)->engine();
+  if (!(*admin)->engineAlive())
+    return std::unexpected(Error{Errc::EngineNotRunning, "the engine of namespace '" + o.ns + "' (pid " +
+                                                             std::to_string(engine.pid) +
+                                                             ") is not running; its segment is stale. Start ipcsyncd --namespace " +
+                                                             o.ns});
+  return Target{engine.socketPath, engine.pid};
+}
+
+// One connection attempt. EngineBusy (retryable) when the listen backlog is full.
+std::expected<UniqueFd, Error> dial(const Target& t, const std::string& ns) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) return std::unexpected(systemError("socket", errno));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (t.socketPath.size() >= sizeof addr.sun_path)
+    return std::unexpected(Error{Errc::InvalidArgument, "socket path too long: " + t.socketPath});
+  std::memcpy(addr.sun_path, t.socketPath.c_str(), t.socketPath.size() + 1);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return fd;
+  const int err = errno;
+  if (err == EAGAIN) return std::unexpected(Error{Errc::EngineBusy, "the engine's connection queue is full"});
+  if (err == ENOENT || err == ECONNREFUSED)
+    return std::unexpected(Error{Errc::EngineNotRunning, "no engine listens on " + t.socketPath + " (namespace '" + ns +
+                                                             "'); start one with: ipcsyncd --namespace " + ns});
+  if (err == EACCES)
+    return std::unexpected(Error{Errc::AccessDenied, "no permission to reach " + t.socketPath +
+                                                         " (the runtime directory admits only its owner)"});
+  return std::unexpected(systemError("connect " + t.socketPath, err));
+}
+
+}  // namespace
+
+std::expected<std::unique_ptr<Client>, Error> Client::connect(const ConnectOptions& o) {
+  if (auto ok = AdminSegment::validateNamespace(o.ns); !ok) return std::unexpected(ok.error());
+  if (o.name.empty() || o.name.size() >= kNameCapacity ||
+      !std::all_of(o.name.begin(), o.name.end(), [](char c) { return c > ' ' && c < 127; }))
+    return std::unexpected(Error{Errc::InvalidArgument, "process name '" + o.name +
+                                                            "' must be 1-47 printable characters without spaces"});
+  const auto deadline = Clock::now() + o.timeout;
+  auto target = findEngine(o);
+  if (!target) return std::unexpected(target.error());
+  const std::string enginePid = target->enginePid ? " (pid " + std::to_string(target->enginePid) + ")" : "";
+
+  protocol::Hello hello;
+  std::memcpy(hello.name, o.name.c_str(), o.name.size());
+  milliseconds backoff(1);
+  for (;;) {
+    auto retryOrFail = [&](Error e) -> std::optional<Error> {
+      if (left(deadline).count() == 0) return e;
+      std::this_thread::sleep_for(std::min(backoff, left(deadline)));
+      backoff = std::min(backoff * 2, milliseconds(50));
+      return std::nullopt;
+    };
+    auto fd = dial(*target, o.ns);
+    if (!fd) {
+      if (fd.error().code != Errc::EngineBusy) return std::unexpected(fd.error());
+      Error busy{Errc::EngineBusy, "the engine of namespace '" + o.ns + "'" + enginePid +
+                                       " accepted no connection within " + std::to_string(o.timeout.count()) + " ms"};
+      if (auto e = retryOrFail(std::move(busy))) return std::unexpected(*e);
+      continue;
+    }
+    if (auto sent = io::sendMessage(fd->get(), io::asBytes(hello)); !sent)
+      return std::unexpected(Error{Errc::EngineGone, "the engine closed the connection during the rendezvous"});
+    if (!io::waitReadable(fd->get(), left(deadline)))
+      return std::unexpected(Error{Errc::EngineBusy, "the engine of namespace '" + o.ns + "'" + enginePid +
+                                                         " did not answer within " + std::to_string(o.timeout.count()) +
+                                                         " ms; it may be stopped or overloaded"});
+    alignas(8) std::byte buffer[512];
+    auto got = io::receiveMessage(fd->get(), buffer);
+    if (!got) return std::unexpected(got.error());
+    if (got->size == 0)
+      return std::unexpected(Error{Errc::EngineGone, "the engine" + enginePid + " went away during the rendezvous"});
+    protocol::MessageHead head{};
+    if (got->size < sizeof head) return std::unexpected(Error{Errc::ProtocolError, "short reply from the engine"});
+    std::memcpy(&head, buffer, sizeof head);
+    if (head.magic != protocol::kMagic)
+      return std::unexpected(Error{Errc::ProtocolError, "the socket's peer is not an ipcsync engine"});
+    if (head.type == protocol::Type::Refusal && got->size == sizeof(protocol::Refusal)) {
+      protocol::Refusal r;
+      std::memcpy(&r, buffer, sizeof r);
+      r.detail[sizeof r.detail - 1] = '\0';
+      Error e{static_cast<Errc>(r.code), r.detail};
+      if (e.code != Errc::RegistryFull) return std::unexpected(std::move(e));
+      e.detail += "; no slot freed within " + std::to_string(o.timeout.count()) + " ms";
+      if (auto fail = retryOrFail(std::move(e))) return std::unexpected(*fail);
+      continue;
+    }
+    if (head.version != protocol::kVersion)
+      return std::unexpected(Error{Errc::VersionMismatch, "the engine speaks rendezvous protocol " +
+                                                              std::to_string(head.version) + ", this client " +
+                                                              std::to_string(protocol::kVersion) +
+                                                              "; run matching ipcsync builds"});
+    if (head.type != protocol::Type::Welcome || got->size != sizeof(protocol::Welcome) ||
+        got->fds.size() != protocol::kWelcomeFds || got->truncated)
+      return std::unexpected(Error{Errc::ProtocolError, "malformed Welcome from the engine"});
+    protocol::Welcome w;
+    std::memcpy(&w, buffer, sizeof w);
+
+    std::unique_ptr<Client> c(new Client());
+    auto memory = ProcessMemory::attach(std::move(got->fds[0]), std::move(got->fds[1]), w.geometry, w.generation);
+    if (!memory) return std::unexpected(memory.error());
+    c->m_memory = std::move(*memory);
+    c->m_memory->manager().setLockTimeout(o.lockTimeout);
+    c->m_toClient = std::move(got->fds[2]);
+    c->m_toEngine = std::move(got->fds[3]);
+    c->m_socket = std::move(*fd);
+    c->m_name = o.name;
+    c->m_ns = o.ns;
+    c->m_slot = w.slot;
+    c->m_generation = w.generation;
+    c->m_enginePid = w.enginePid;
+    c->m_geometry = w.geometry;
+    return c;
+  }
+}
+
+Client::~Client() {
+  if (!m_socket) return;
+  protocol::MessageHead bye{protocol::kMagic, protocol::kVersion, protocol::Type::Bye};
+  (void)io::sendMessage(m_socket.get(), io::asBytes(bye));
+  // Unmap before closing the socket, so the engine never releases a block we still map.
+  m_memory.reset();
+}
+
+bool Client::engineAlive() const noexcept {
+  pollfd p{m_socket.get(), POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) == 0 || !(p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+int Client::engineFd() const noexcept { return m_socket.get(); }
+
+Error Client::managerError(Errc code, std::string detail) const {
+  if (code == Errc::LockTimeout && !engineAlive())
+    return Error{Errc::EngineGone, "the engine (pid " + std::to_string(m_enginePid) + ") of namespace '" + m_ns +
+                                       "' went away while holding the manager lock of '" + m_name + "'"};
+  return Error{code, std::move(detail)};
+}
+
+std::expected<Allocation, Error> Client::allocate(std::uint64_t bytes) {
+  auto a = m_memory->manager().allocate(bytes);
+  if (a) return *a;
+  std::string detail;
+  switch (a.error()) {
+    case Errc::TooLarge:
+      detail = std::to_string(bytes) + " B is larger than one arena (" + std::to_string(m_geometry.arenaSize()) +
+               " B); send it in pieces or raise the arena size";
+      break;
+    case Errc::OutOfMemory: {
+      const auto s = m_memory->manager().stats();
+      detail = "block of '" + m_name + "' has no free run of " + std::to_string(bytes) + " B (" +
+               (s ? std::to_string(s->bytesInUse) : std::string("?")) + " of " + std::to_string(m_geometry.maxBytes()) +
+               " B in use, all " + std::to_string(m_geometry.maxArenas) +
+               " arenas active); free sub-blocks or raise the maximum arenas";
+      break;
+    }
+    case Errc::InvalidArgument: detail = "cannot allocate 0 bytes"; break;
+    default: detail = "allocating " + std::to_string(bytes) + " B in the block of '" + m_name + "'"; break;
+  }
+  return std::unexpected(managerError(a.error(), std::move(detail)));
+}
+
+std::expected<void, Error> Client::free(const Allocation& allocation) {
+  auto r = m_memory->manager().free(allocation.arena, allocation.offset);
+  if (r) return {};
+  return std::unexpected(managerError(r.error(), "sub-block at arena " + std::to_string(allocation.arena) +
+                                                     ", offset " + std::to_string(allocation.offset) +
+                                                     " of the block of '" + m_name + "'"));
+}
+
+std::span<std::byte> Client::bytes(const Allocation& allocation) const noexcept { return m_memory->bytes(allocation); }
+
+std::expected<std::uint32_t, Error> Client::trim() {
+  auto r = m_memory->manager().trim();
+  if (r) return *r;
+  return std::unexpected(managerError(r.error(), "trimming the block of '" + m_name + "'"));
+}
+
+std::expected<ManagerStats, Error> Client::stats() const {
+  auto r = m_memory->manager().stats();
+  if (r) return *r;
+  return std::unexpected(managerError(r.error(), "reading the manager of '" + m_name + "'"));
+}
+
+std::expected<void, Error> Client::ping(std::chrono::milliseconds timeout) {
+  static std::atomic<std::uint64_t> tokens{0};
+  protocol::Ping ping;
+  ping.token = ++tokens;
+  const Error gone{Errc::EngineGone, "the engine (pid " + std::to_string(m_enginePid) + ") of namespace '" + m_ns +
+                                         "' has gone; restart it and reconnect"};
+  if (!io::sendMessage(m_socket.get(), io::asBytes(ping))) return std::unexpected(gone);
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    if (!io::waitReadable(m_socket.get(), left(deadline)))
+      return std::unexpected(Error{Errc::EngineBusy, "the engine (pid " + std::to_string(m_enginePid) +
+                                                         ") did not answer a ping within " +
+                                                         std::to_string(timeout.count()) + " ms"});
+    alignas(8) std::byte buffer[512];
+    auto got = io::receiveMessage(m_socket.get(), buffer);
+    if (!got || got->size == 0) return std::unexpected(gone);
+    if (got->wouldBlock) continue;
+    protocol::Ping pong;
+    if (got->size == sizeof pong) {
+      std::memcpy(&pong, buffer, sizeof pong);
+      if (pong.head.type == protocol::Type::Pong && pong.token == ping.token) return {};
+    }
+  }
+}
+
+}  // namespace ipcsync

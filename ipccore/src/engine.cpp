@@ -1,0 +1,457 @@
+#include "ipcsync/ipccore/engine.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include "ipcsync/ipccore/admin_segment.h"
+#include "ipcsync/ipccore/process_memory.h"
+#include "namespace_dir.h"
+#include "protocol.h"
+#include "socket_io.h"
+
+namespace ipcsync {
+namespace {
+
+std::uint64_t realtimeNs() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+// epoll tags: the kind in the high 32 bits, an index (fd or slot) in the low.
+enum class Tag : std::uint32_t { Listen = 1, Stop, Timer, Pending, Client };
+std::uint64_t tag(Tag t, std::uint32_t index) { return (std::uint64_t{static_cast<std::uint32_t>(t)} << 32) | index; }
+
+struct PeerCredentials {
+  pid_t pid = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+};
+
+std::optional<PeerCredentials> peerCredentials(int fd) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return std::nullopt;
+  PeerCredentials out{cred.pid, cred.uid, cred.gid, {}};
+  std::vector<gid_t> groups(64);
+  socklen_t glen = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &glen) != 0 && errno == ERANGE) {
+    groups.resize(glen / sizeof(gid_t));
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &glen) != 0) glen = 0;
+  }
+  groups.resize(glen / sizeof(gid_t));
+  out.groups = std::move(groups);
+  return out;
+}
+
+bool admits(const AccessList& access, const PeerCredentials& peer) {
+  if (access.uids.empty() && access.gids.empty()) return peer.uid == ::geteuid();
+  if (std::ranges::find(access.uids, peer.uid) != access.uids.end()) return true;
+  for (gid_t g : access.gids)
+    if (g == peer.gid || std::ranges::find(peer.groups, g) != peer.groups.end()) return true;
+  return false;
+}
+
+// A name is 1..47 printable ASCII characters, NUL-terminated inside the field.
+bool validName(const char (&name)[kNameCapacity]) {
+  const std::size_t n = ::strnlen(name, kNameCapacity);
+  if (n == 0 || n == kNameCapacity) return false;
+  return std::all_of(name, name + n, [](char c) { return c > ' ' && c < 127; });
+}
+
+std::string formatBytes(std::uint64_t b) {
+  if (b >= (1ULL << 20) && b % (1ULL << 20) == 0) return std::to_string(b >> 20) + " MiB";
+  if (b >= 1024 && b % 1024 == 0) return std::to_string(b >> 10) + " KiB";
+  return std::to_string(b) + " B";
+}
+
+struct Registered {
+  UniqueFd socket;
+  std::unique_ptr<ProcessMemory> memory;
+  UniqueFd toClient;  // eventfd the engine signals when it posts to the client
+  UniqueFd toEngine;  // eventfd the client signals when it posts to the engine
+  ProcessRecord record;
+};
+
+struct Pending {
+  UniqueFd socket;
+  std::chrono::steady_clock::time_point deadline;
+};
+
+}  // namespace
+
+class Engine::Impl {
+ public:
+  Impl(EngineConfig config, LogSink log) : m_config(std::move(config)), m_log(std::move(log)) {}
+
+  std::expected<void, Error> start();
+  std::expected<void, Error> run();
+  void requestStop() noexcept {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(m_stopFd.get(), &one, sizeof one);
+  }
+
+  void log(LogLevel level, const std::string& text) const {
+    if (m_log) m_log(level, text);
+  }
+
+  EngineConfig m_config;
+  LogSink m_log;
+  std::optional<NamespaceDir> m_dir;
+  std::filesystem::path m_socketPath;
+  std::unique_ptr<AdminSegment> m_admin;
+  UniqueFd m_listen, m_epoll, m_stopFd, m_timerFd;
+  std::map<int, Pending> m_pending;
+  std::vector<std::optional<Registered>> m_slots;
+  std::vector<std::uint64_t> m_generations;
+  std::uint32_t m_registered = 0;
+
+ private:
+  std::expected<void, Error> watch(int fd, Tag t, std::uint32_t index, std::uint32_t events = EPOLLIN);
+  void acceptAll();
+  void onHello(int fd);
+  void refuse(int fd, Errc code, const std::string& detail);
+  std::expected<void, Error> registerProcess(UniqueFd& socket, const PeerCredentials& peer, const protocol::Hello& hello,
+                                             std::uint32_t slot);
+  void onClient(std::uint32_t slot);
+  void reclaim(std::uint32_t slot, const std::string& reason);
+  void tick();
+};
+
+std::expected<void, Error> Engine::Impl::watch(int fd, Tag t, std::uint32_t index, std::uint32_t events) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.u64 = tag(t, index);
+  if (::epoll_ctl(m_epoll.get(), EPOLL_CTL_ADD, fd, &ev) != 0) return std::unexpected(systemError("epoll_ctl add", errno));
+  return {};
+}
+
+std::expected<void, Error> Engine::Impl::start() {
+  if (auto ok = AdminSegment::validateNamespace(m_config.ns); !ok) return std::unexpected(ok.error());
+  if (auto ok = validate(m_config.geometry); !ok) return std::unexpected(ok.error());
+  if (m_config.capacity == 0 || m_config.capacity > 4096)
+    return std::unexpected(Error{Errc::InvalidArgument, "registry capacity must be 1..4096 (got " +
+                                                            std::to_string(m_config.capacity) + ")"});
+  if (m_config.runtimeDir.empty()) m_config.runtimeDir = defaultRuntimeDir();
+  const bool othersAdmitted = !m_config.access.gids.empty() ||
+                              std::ranges::any_of(m_config.access.uids, [](uid_t u) { return u != ::geteuid(); });
+  auto dir = NamespaceDir::lock(m_config.runtimeDir, m_config.ns, othersAdmitted ? 0711 : 0700);
+  if (!dir) {
+    if (dir.error().code == Errc::EngineAlreadyRunning) {
+      if (auto seg = AdminSegment::open(m_config.ns); seg)
+        return std::unexpected(Error{Errc::EngineAlreadyRunning,
+                                     "namespace '" + m_config.ns + "' is served by a running engine (pid " +
+                                         std::to_string((*seg)->engine().pid) +
+                                         "); stop it first or choose another namespace"});
+    }
+    return std::unexpected(dir.error());
+  }
+  m_dir.emplace(std::move(*dir));
+  m_socketPath = m_dir->socketPath();
+  if (m_socketPath.native().size() >= layout::kSocketPathCapacity)
+    return std::unexpected(Error{Errc::InvalidArgument, "socket path " + m_socketPath.string() +
+                                                            " is longer than 107 bytes; choose a shorter --runtime-dir"});
+
+  const auto self = static_cast<std::int32_t>(::getpid());
+  std::int32_t stalePid = 0;
+  auto admin = AdminSegment::create(m_config.ns, m_config.capacity,
+                                    EngineIdentity{self, processStartTicks(self), m_socketPath.string()}, &stalePid);
+  if (!admin) return std::unexpected(admin.error());
+  m_admin = std::move(*admin);
+  if (stalePid) log(LogLevel::Warn, "replaced the admin segment left behind by engine pid " + std::to_string(stalePid) + ", which is not running");
+
+  m_slots.resize(m_config.capacity);
+  m_generations.assign(m_config.capacity, 0);
+
+  m_listen.reset(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!m_listen) return std::unexpected(systemError("socket", errno));
+  ::unlink(m_socketPath.c_str());  // a dead engine's leftover; we hold the directory lock
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, m_socketPath.c_str(), sizeof addr.sun_path - 1);
+  if (::bind(m_listen.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    return std::unexpected(systemError("bind " + m_socketPath.string(), errno));
+  if (::chmod(m_socketPath.c_str(), othersAdmitted ? 0666 : 0600) != 0)
+    return std::unexpected(systemError("chmod " + m_socketPath.string(), errno));
+  if (::listen(m_listen.get(), 256) != 0) return std::unexpected(systemError("listen", errno));
+
+  m_epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
+  m_stopFd.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  m_timerFd.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+  if (!m_epoll || !m_stopFd || !m_timerFd) return std::unexpected(systemError("epoll/eventfd/timerfd", errno));
+  const auto period = std::chrono::duration_cast<std::chrono::nanoseconds>(m_config.publishInterval).count();
+  itimerspec spec{};
+  spec.it_interval.tv_sec = spec.it_value.tv_sec = period / 1'000'000'000;
+  spec.it_interval.tv_nsec = spec.it_value.tv_nsec = period % 1'000'000'000;
+  if (::timerfd_settime(m_timerFd.get(), 0, &spec, nullptr) != 0) return std::unexpected(systemError("timerfd_settime", errno));
+  for (auto [fd, t] : {std::pair{m_listen.get(), Tag::Listen}, {m_stopFd.get(), Tag::Stop}, {m_timerFd.get(), Tag::Timer}})
+    if (auto ok = watch(fd, t, 0); !ok) return ok;
+  m_admin->beat(realtimeNs());
+  log(LogLevel::Info, "engine for namespace '" + m_config.ns + "' listening on " + m_socketPath.string() +
+                          " (registry of " + std::to_string(m_config.capacity) + ", blocks of " +
+                          formatBytes(m_config.geometry.arenaSize()) + " x " + std::to_string(m_config.geometry.maxArenas) +
+                          " arenas)");
+  return {};
+}
+
+std::expected<void, Error> Engine::Impl::run() {
+  epoll_event events[64];
+  for (;;) {
+    const int n = ::epoll_wait(m_epoll.get(), events, 64, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return std::unexpected(systemError("epoll_wait", errno));
+    }
+    for (int i = 0; i < n; ++i) {
+      const auto t = static_cast<Tag>(events[i].data.u64 >> 32);
+      const auto index = static_cast<std::uint32_t>(events[i].data.u64);
+      switch (t) {
+        case Tag::Listen: acceptAll(); break;
+        case Tag::Stop: return {};
+        case Tag::Timer: tick(); break;
+        case Tag::Pending: onHello(static_cast<int>(index)); break;
+        case Tag::Client: onClient(index); break;
+      }
+    }
+  }
+}
+
+void Engine::Impl::acceptAll() {
+  for (;;) {
+    UniqueFd fd(::accept4(m_listen.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+    if (!fd) {
+      if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+        log(LogLevel::Warn, systemError("accept", errno).message());
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      return;
+    }
+    const int raw = fd.get();
+    if (auto ok = watch(raw, Tag::Pending, static_cast<std::uint32_t>(raw), EPOLLIN | EPOLLRDHUP); !ok) {
+      log(LogLevel::Warn, ok.error().message());
+      continue;
+    }
+    m_pending[raw] = Pending{std::move(fd), std::chrono::steady_clock::now() + m_config.helloTimeout};
+  }
+}
+
+void Engine::Impl::refuse(int fd, Errc code, const std::string& detail) {
+  protocol::Refusal r;
+  r.code = static_cast<std::uint32_t>(code);
+  std::strncpy(r.detail, detail.c_str(), sizeof r.detail - 1);
+  (void)io::sendMessage(fd, io::asBytes(r));
+}
+
+void Engine::Impl::onHello(int fd) {
+  auto it = m_pending.find(fd);
+  if (it == m_pending.end()) return;
+  alignas(8) std::byte buffer[512];
+  auto got = io::receiveMessage(fd, buffer);
+  if (got && got->wouldBlock) return;
+  UniqueFd socket = std::move(it->second.socket);
+  m_pending.erase(it);
+  ::epoll_ctl(m_epoll.get(), EPOLL_CTL_DEL, fd, nullptr);
+  if (!got || got->size == 0) return;  // it went away before saying hello
+  protocol::MessageHead head{};
+  if (got->size < sizeof head) return refuse(fd, Errc::ProtocolError, "message too short for a rendezvous header");
+  std::memcpy(&head, buffer, sizeof head);
+  if (head.magic != protocol::kMagic) return refuse(fd, Errc::ProtocolError, "not an ipcsync rendezvous message (bad magic)");
+  if (head.version != protocol::kVersion)
+    return refuse(fd, Errc::VersionMismatch,
+                  "engine speaks rendezvous protocol " + std::to_string(protocol::kVersion) + ", client " +
+                      std::to_string(head.version) + "; run matching ipcsync builds");
+  protocol::Hello hello;
+  if (head.type != protocol::Type::Hello || got->size != sizeof hello || got->truncated || !got->fds.empty())
+    return refuse(fd, Errc::ProtocolError, "expected a Hello message first");
+  std::memcpy(&hello, buffer, sizeof hello);
+
+  const auto peer = peerCredentials(fd);
+  if (!peer) return refuse(fd, Errc::SystemError, "cannot read peer credentials");
+  if (!admits(m_config.access, *peer)) {
+    log(LogLevel::Warn, "refused pid " + std::to_string(peer->pid) + " (uid " + std::to_string(peer->uid) + ", gid " +
+                            std::to_string(peer->gid) + "): not on the access list");
+    return refuse(fd, Errc::AccessDenied,
+                  "uid " + std::to_string(peer->uid) + " / gid " + std::to_string(peer->gid) +
+                      " is not on the access list of namespace '" + m_config.ns + "' (see 'access' in its config)");
+  }
+  if (!validName(hello.name))
+    return refuse(fd, Errc::InvalidArgument, "a process name must be 1-47 printable characters without spaces");
+  const std::string_view name(hello.name, ::strnlen(hello.name, kNameCapacity));
+  std::optional<std::uint32_t> freeSlot;
+  for (std::uint32_t s = 0; s < m_slots.size(); ++s) {
+    if (!m_slots[s]) {
+      if (!freeSlot) freeSlot = s;
+    } else if (m_slots[s]->record.nameView() == name) {
+      return refuse(fd, Errc::NameTaken,
+                    "'" + std::string(name) + "' is registered by pid " + std::to_string(m_slots[s]->record.pid) +
+                        "; choose another name or stop that process");
+    }
+  }
+  if (!freeSlot)
+    return refuse(fd, Errc::RegistryFull, "all " + std::to_string(m_slots.size()) + " registry slots of namespace '" +
+                                              m_config.ns + "' are in use");
+  if (auto ok = registerProcess(socket, *peer, hello, *freeSlot); !ok) {
+    log(LogLevel::Error, "registration of '" + std::string(name) + "' failed: " + ok.error().message());
+    refuse(fd, ok.error().code, ok.error().message());
+  }
+}
+
+std::expected<void, Error> Engine::Impl::registerProcess(UniqueFd& socket, const PeerCredentials& peer,
+                                                         const protocol::Hello& hello, std::uint32_t slot) {
+  const std::uint64_t generation = ++m_generations[slot];
+  ProcessRecord rec;
+  rec.generation = generation;
+  rec.pid = peer.pid;
+  rec.uid = peer.uid;
+  rec.gid = peer.gid;
+  std::memcpy(rec.name, hello.name, kNameCapacity);
+  rec.state = RecordState::Registering;
+  rec.geometry = m_config.geometry;
+  rec.registeredAtNs = rec.lastSeenNs = realtimeNs();
+  m_admin->store(slot, rec);  // observers see the slot taken while the block is built
+
+  auto undo = [&](Error e) {
+    m_admin->store(slot, ProcessRecord{.generation = generation});
+    return std::unexpected(std::move(e));
+  };
+  const std::string label = m_config.ns + ":" + std::string(rec.nameView());
+  auto memory = ProcessMemory::create(m_config.geometry, label, peer.pid, static_cast<std::int32_t>(::getpid()), generation);
+  if (!memory) return undo(memory.error());
+  (*memory)->manager().setLockTimeout(std::chrono::milliseconds(1));
+  UniqueFd toClient(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  UniqueFd toEngine(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!toClient || !toEngine) return undo(systemError("eventfd", errno));
+  if (auto stats = (*memory)->manager().stats(); stats) rec.stats = *stats;
+  rec.state = RecordState::Registered;
+  m_admin->store(slot, rec);
+
+  protocol::Welcome welcome;
+  welcome.slot = slot;
+  welcome.generation = generation;
+  welcome.geometry = m_config.geometry;
+  welcome.enginePid = static_cast<std::int32_t>(::getpid());
+  welcome.capacity = m_config.capacity;
+  const int fds[protocol::kWelcomeFds] = {(*memory)->controlFd(), (*memory)->blockFd(), toClient.get(), toEngine.get()};
+  if (auto sent = io::sendMessage(socket.get(), io::asBytes(welcome), fds); !sent) return undo(sent.error());
+  if (auto ok = watch(socket.get(), Tag::Client, slot, EPOLLIN | EPOLLRDHUP); !ok) return undo(ok.error());
+  // From here on the slot owns the socket; closing it (reclaim) also leaves the epoll set.
+
+  m_slots[slot] = Registered{std::move(socket), std::move(*memory), std::move(toClient), std::move(toEngine), rec};
+  ++m_registered;
+  log(LogLevel::Info, "registered '" + std::string(rec.nameView()) + "' (pid " + std::to_string(rec.pid) + ", uid " +
+                          std::to_string(rec.uid) + ") in slot " + std::to_string(slot));
+  return {};
+}
+
+void Engine::Impl::onClient(std::uint32_t slot) {
+  if (slot >= m_slots.size() || !m_slots[slot]) return;
+  Registered& r = *m_slots[slot];
+  alignas(8) std::byte buffer[512];
+  auto got = io::receiveMessage(r.socket.get(), buffer);
+  if (!got) return reclaim(slot, got.error().message());
+  if (got->wouldBlock) return;
+  if (got->size == 0) return reclaim(slot, "connection closed (process exited or was killed)");
+  protocol::MessageHead head{};
+  if (got->size < sizeof head) return reclaim(slot, "sent a malformed message");
+  std::memcpy(&head, buffer, sizeof head);
+  if (head.magic != protocol::kMagic || head.version != protocol::kVersion)
+    return reclaim(slot, "sent a message with a bad header");
+  switch (head.type) {
+    case protocol::Type::Ping: {
+      if (got->size != sizeof(protocol::Ping)) return reclaim(slot, "sent a malformed ping");
+      protocol::Ping ping;
+      std::memcpy(&ping, buffer, sizeof ping);
+      ping.head.type = protocol::Type::Pong;
+      r.record.lastSeenNs = realtimeNs();
+      if (!io::sendMessage(r.socket.get(), io::asBytes(ping))) return reclaim(slot, "went away during a ping");
+      return;
+    }
+    case protocol::Type::Bye: return reclaim(slot, "deregistered");
+    default: return reclaim(slot, "sent an unexpected message type " + std::to_string(static_cast<std::uint32_t>(head.type)));
+  }
+}
+
+void Engine::Impl::reclaim(std::uint32_t slot, const std::string& reason) {
+  Registered& r = *m_slots[slot];
+  r.record.state = RecordState::Reclaiming;
+  m_admin->store(slot, r.record);
+  const std::string who = "'" + std::string(r.record.nameView()) + "' (pid " + std::to_string(r.record.pid) + ")";
+  // The owner is gone, so the lock is free unless it died inside; then the last figures serve.
+  const auto last = r.memory->manager().stats();
+  const std::uint64_t held = last ? last->bytesInUse : r.record.stats.bytesInUse;
+  // Dropping the state unmaps the block and control segment and closes every descriptor (and so
+  // the socket, which leaves the epoll set). No lock is needed: the owner is gone, and memfds
+  // die with their last descriptor.
+  m_slots[slot].reset();
+  --m_registered;
+  m_admin->store(slot, ProcessRecord{.generation = m_generations[slot]});
+  log(LogLevel::Info, "released " + who + ": " + reason + " (" + formatBytes(held) + " were in use)");
+}
+
+void Engine::Impl::tick() {
+  std::uint64_t expirations = 0;
+  [[maybe_unused]] auto n = ::read(m_timerFd.get(), &expirations, sizeof expirations);
+  const std::uint64_t now = realtimeNs();
+  m_admin->beat(now);
+  for (std::uint32_t slot = 0; slot < m_slots.size(); ++slot) {
+    if (!m_slots[slot]) continue;
+    Registered& r = *m_slots[slot];
+    auto stats = r.memory->manager().stats();
+    if (!stats) continue;  // the owner holds the lock right now; next tick
+    r.record.stats = *stats;
+    r.record.lastSeenNs = now;
+    m_admin->store(slot, r.record);
+  }
+  const auto steadyNow = std::chrono::steady_clock::now();
+  for (auto it = m_pending.begin(); it != m_pending.end();) {
+    if (it->second.deadline <= steadyNow) {
+      log(LogLevel::Warn, "dropped a connection that sent no Hello within " +
+                              std::to_string(m_config.helloTimeout.count()) + " ms");
+      it = m_pending.erase(it);  // closing removes it from epoll
+    } else {
+      ++it;
+    }
+  }
+}
+
+Engine::Engine(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+
+Engine::~Engine() {
+  if (!m_impl) return;
+  const bool started = m_impl->m_admin != nullptr && m_impl->m_listen.valid();
+  for (std::uint32_t slot = 0; slot < m_impl->m_slots.size(); ++slot)
+    if (m_impl->m_slots[slot]) m_impl->m_slots[slot].reset();
+  m_impl->m_pending.clear();
+  m_impl->m_listen.reset();
+  m_impl->m_admin.reset();  // unlinks /dev/shm/ipcsync.<ns>
+  m_impl->m_dir.reset();    // unlinks the socket, removes the directory, drops the lock
+  if (started) m_impl->log(LogLevel::Info, "engine for namespace '" + m_impl->m_config.ns + "' stopped");
+}
+
+std::expected<std::unique_ptr<Engine>, Error> Engine::create(EngineConfig config, LogSink log) {
+  auto impl = std::make_unique<Impl>(std::move(config), std::move(log));
+  // Construct the Engine first so that a failed start() still cleans up what it made.
+  std::unique_ptr<Engine> engine(new Engine(std::move(impl)));
+  if (auto ok = engine->m_impl->start(); !ok) return std::unexpected(ok.error());
+  return engine;
+}
+
+std::expected<void, Error> Engine::run() { return m_impl->run(); }
+void Engine::requestStop() noexcept { m_impl->requestStop(); }
+const std::filesystem::path& Engine::socketPath() const noexcept { return m_impl->m_socketPath; }
+std::uint32_t Engine::registeredCount() const noexcept { return m_impl->m_registered; }
+
+}  // namespace ipcsync

@@ -1,0 +1,129 @@
+// ipcsyncd: the ipcsync daemon. For now it runs the communications engine of one namespace.
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cstdio>
+#include <spdlog/spdlog.h>
+
+#include "ipcsync/ipccore/engine.h"
+#include "ipcsync/sync/engine_config_file.h"
+
+namespace {
+
+// Documented in docs/ERRORS.md.
+enum ExitCode : int { kOk = 0, kRuntimeError = 1, kUsageError = 2, kAlreadyRunning = 3 };
+
+std::atomic<ipcsync::Engine*> g_engine{nullptr};
+
+void onStopSignal(int) {
+  if (auto* e = g_engine.load()) e->requestStop();
+}
+
+std::uint32_t shiftOf(const std::string& option, const std::string& text) {
+  auto bytes = ipcsync::parseByteSize(text);
+  if (!bytes || (*bytes & (*bytes - 1)) != 0)
+    throw CLI::ValidationError(option, "'" + text + "' is not a power-of-two size such as 64, 4KiB or 1MiB");
+  return static_cast<std::uint32_t>(__builtin_ctzll(*bytes));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "ipcsyncd: the ipcsync daemon. Runs the communications engine of one namespace: it owns the\n"
+      "namespace's administrative memory, registers processes, gives each its own block managed by\n"
+      "a buddy allocator, and reclaims everything a process held when it ends. SIGTERM or SIGINT\n"
+      "stops it cleanly. Options given on the command line override the configuration file.\n"
+      "Exit codes: 0 stopped cleanly, 1 runtime error, 2 usage or configuration error,\n"
+      "3 the namespace is already served by a running engine."};
+  std::string configFile, ns, runtimeDir, minBlock, arenaSize, logLevel = "info";
+  std::uint32_t capacity = 0, minArenas = 0, maxArenas = 0, publishMs = 0;
+  std::vector<uid_t> uids;
+  std::vector<gid_t> gids;
+  int readyFd = -1;
+  app.add_option("-c,--config", configFile, "YAML configuration file (see docs/CONFIG.md)")->check(CLI::ExistingFile);
+  app.add_option("-n,--namespace", ns, "namespace to serve (default: 'default')");
+  app.add_option("--runtime-dir", runtimeDir,
+                 "base directory for the rendezvous socket (default: $XDG_RUNTIME_DIR/ipcsync or /tmp/ipcsync-UID)");
+  app.add_option("--capacity", capacity, "registry slots: most processes registered at once (default 128)")
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--min-block", minBlock, "smallest sub-block a manager hands out, power of two (default 64)");
+  app.add_option("--arena-size", arenaSize, "size of one arena, the largest sub-block, power of two (default 1MiB)");
+  app.add_option("--min-arenas", minArenas, "arenas every block keeps (default 1)")->check(CLI::Range(1, 256));
+  app.add_option("--max-arenas", maxArenas, "arenas a block may grow to (default 64)")->check(CLI::Range(1, 256));
+  app.add_option("--allow-uid", uids, "user id allowed to register (repeatable; default: only our own user)");
+  app.add_option("--allow-gid", gids, "group id allowed to register (repeatable)");
+  app.add_option("--publish-interval-ms", publishMs, "how often manager figures reach the registry (default 50)")
+      ->check(CLI::Range(1, 60000));
+  app.add_option("--log-level", logLevel, "debug, info, warn or error")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  app.add_option("--ready-fd", readyFd, "write 'ready' to this descriptor once serving, then close it");
+
+  ipcsync::EngineConfig config;
+  try {
+    app.parse(argc, argv);
+    if (!configFile.empty()) {
+      auto loaded = ipcsync::loadEngineConfig(configFile, config);
+      if (!loaded) {
+        std::fprintf(stderr, "ipcsyncd: %s\n", loaded.error().message.c_str());
+        return kUsageError;
+      }
+      config = *loaded;
+    }
+    if (!ns.empty()) config.ns = ns;
+    if (!runtimeDir.empty()) config.runtimeDir = runtimeDir;
+    if (capacity) config.capacity = capacity;
+    if (!minBlock.empty()) config.geometry.minBlockShift = shiftOf("--min-block", minBlock);
+    if (!arenaSize.empty()) config.geometry.arenaShift = shiftOf("--arena-size", arenaSize);
+    if (minArenas) config.geometry.minArenas = minArenas;
+    if (maxArenas) config.geometry.maxArenas = maxArenas;
+    if (publishMs) config.publishInterval = std::chrono::milliseconds(publishMs);
+    if (!uids.empty()) config.access.uids = uids;
+    if (!gids.empty()) config.access.gids = gids;
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? kOk : kUsageError;
+  }
+
+  spdlog::set_level(spdlog::level::from_str(logLevel));
+  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e ipcsyncd[%P] %^%l%$: %v");
+  auto sink = [](ipcsync::LogLevel level, std::string_view text) {
+    switch (level) {
+      case ipcsync::LogLevel::Debug: spdlog::debug("{}", text); break;
+      case ipcsync::LogLevel::Info: spdlog::info("{}", text); break;
+      case ipcsync::LogLevel::Warn: spdlog::warn("{}", text); break;
+      case ipcsync::LogLevel::Error: spdlog::error("{}", text); break;
+    }
+  };
+
+  ::signal(SIGPIPE, SIG_IGN);
+  auto engine = ipcsync::Engine::create(config, sink);
+  if (!engine) {
+    spdlog::error("{}", engine.error().message());
+    switch (engine.error().code) {
+      case ipcsync::Errc::EngineAlreadyRunning: return kAlreadyRunning;
+      case ipcsync::Errc::InvalidArgument: return kUsageError;
+      default: return kRuntimeError;
+    }
+  }
+  g_engine = engine->get();
+  struct sigaction sa {};
+  sa.sa_handler = onStopSignal;
+  ::sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+  if (readyFd >= 0) {
+    [[maybe_unused]] auto n = ::write(readyFd, "ready\n", 6);
+    ::close(readyFd);
+  }
+  auto ran = (*engine)->run();
+  g_engine = nullptr;
+  engine->reset();
+  if (!ran) {
+    spdlog::error("{}", ran.error().message());
+    return kRuntimeError;
+  }
+  return kOk;
+}
