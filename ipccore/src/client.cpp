@@ -83,10 +83,11 @@ std::expected<std::unique_ptr<Client>, Error> Client::connect(const ConnectOptio
   std::memcpy(hello.name, o.name.c_str(), o.name.size());
   milliseconds backoff(1);
   for (;;) {
+    // Waits a little before the next attempt; the error itself once the time is up.
     auto retryOrFail = [&](Error e) -> std::optional<Error> {
-      if (left(deadline).count() == 0) return e;
       std::this_thread::sleep_for(std::min(backoff, left(deadline)));
       backoff = std::min(backoff * 2, milliseconds(50));
+      if (left(deadline).count() == 0) return e;
       return std::nullopt;
     };
     auto fd = dial(*target, o.ns);

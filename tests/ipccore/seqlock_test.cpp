@@ -1,0 +1,50 @@
+#include "ipcsync/ipccore/seqlock.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "ipcsync/ipccore/process_record.h"
+
+namespace ipcsync {
+namespace {
+
+// Every word of the record carries the same counter; a torn copy would mix two counters.
+ProcessRecord stamped(std::uint64_t n) {
+  ProcessRecord r;
+  auto* words = reinterpret_cast<std::uint64_t*>(&r);
+  for (std::size_t i = 0; i < sizeof r / 8; ++i) words[i] = n;
+  return r;
+}
+
+bool uniform(const ProcessRecord& r) {
+  const auto* words = reinterpret_cast<const std::uint64_t*>(&r);
+  for (std::size_t i = 1; i < sizeof r / 8; ++i)
+    if (words[i] != words[0]) return false;
+  return true;
+}
+
+TEST(SeqLockTest, ReadersNeverSeeATornRecordWhileTheWriterStores) {
+  SeqLocked<ProcessRecord> cell;
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (std::uint64_t n = 1; n <= 200000; ++n) cell.store(stamped(n));
+    done = true;
+  });
+  std::uint64_t reads = 0, last = 0;
+  while (!done) {
+    const ProcessRecord r = cell.load();
+    ASSERT_TRUE(uniform(r)) << "torn read after " << reads << " reads";
+    const auto n = *reinterpret_cast<const std::uint64_t*>(&r);
+    ASSERT_GE(n, last) << "went back in time";
+    last = n;
+    ++reads;
+  }
+  writer.join();
+  EXPECT_GT(reads, 0u);
+  EXPECT_TRUE(uniform(cell.load()));
+}
+
+}  // namespace
+}  // namespace ipcsync
