@@ -129,7 +129,11 @@ EngineProcess& EngineProcess::operator=(EngineProcess&& other) noexcept {
 }
 
 EngineProcess::~EngineProcess() {
+  const pid_t pid = m_pid;
   if (m_pid > 0) stop(SIGTERM);
+  // A test that killed the engine leaves its segment behind on purpose; remove it now.
+  if (auto seg = AdminSegment::open(m_ns); seg && ((*seg)->engine().pid == pid || !(*seg)->engineAlive()))
+    ::shm_unlink(("/" + AdminSegment::shmName(m_ns)).c_str());
 }
 
 int EngineProcess::stop(int signal) {
@@ -146,8 +150,6 @@ int EngineProcess::stop(int signal) {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, &status, 0);
   }
-  if (auto seg = AdminSegment::open(m_ns); seg && (*seg)->engine().pid == pid)
-    ::shm_unlink(("/" + AdminSegment::shmName(m_ns)).c_str());
   return decodeStatus(status);
 }
 

@@ -43,8 +43,8 @@ class EngineProcess {
   ~EngineProcess();
 
   pid_t pid() const { return m_pid; }
-  // Sends `signal` and reaps; returns the exit code, or 128+signal when killed by one. After a
-  // kill, the segment the engine could not remove is removed here, so tests leave nothing behind.
+  // Sends `signal` and reaps; returns the exit code, or 128+signal when killed by one. What a
+  // killed engine leaves behind stays until the destructor, which removes it.
   int stop(int signal);
   std::string log() const;  // what it wrote to stderr so far
 
