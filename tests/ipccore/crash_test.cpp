@@ -79,8 +79,9 @@ TEST_F(CrashTest, KillNineAtRandomPointsReleasesEverythingAndOthersCarryOn) {
     });
     // Anywhere from before the rendezvous to deep in the churn.
     std::this_thread::sleep_for(std::chrono::microseconds(rng() % 20000));
-    EXPECT_EQ(victim.kill(SIGKILL), 128 + SIGKILL);
-    EXPECT_TRUE(test::waitFor([&] { return !hasRecord(victim.pid()); }, 1s))
+    const pid_t pid = victim.pid();
+    EXPECT_EQ(victim.kill(SIGKILL), 128 + SIGKILL) << "round " << round;
+    EXPECT_TRUE(test::waitFor([&] { return !hasRecord(pid); }, 1s))
         << "round " << round << ": the killed process's record stays";
     auto a = (*survivor)->allocate(512);
     ASSERT_TRUE(a) << a.error().message();
@@ -102,10 +103,11 @@ TEST_F(CrashTest, TheEngineNoticesADeathWithinMilliseconds) {
   });
   char x;
   ASSERT_EQ(::read(ready[0], &x, 1), 1);
-  ASSERT_TRUE(hasRecord(victim.pid()));
+  const pid_t pid = victim.pid();
+  ASSERT_TRUE(hasRecord(pid));
   const auto t0 = std::chrono::steady_clock::now();
   victim.kill(SIGKILL);
-  ASSERT_TRUE(test::waitFor([&] { return !hasRecord(victim.pid()); }, 5s));
+  ASSERT_TRUE(test::waitFor([&] { return !hasRecord(pid); }, 5s));
   const auto took = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
   std::printf("record gone %lld us after kill -9\n", static_cast<long long>(took.count()));
 }
@@ -142,9 +144,10 @@ TEST_F(CrashTest, AProcessKilledWhileHoldingItsManagerLockIsReclaimed) {
   });
   char x;
   ASSERT_EQ(::read(ready[0], &x, 1), 1);
-  ASSERT_TRUE(hasRecord(victim.pid()));
+  const pid_t pid = victim.pid();
+  ASSERT_TRUE(hasRecord(pid));
   victim.kill(SIGKILL);
-  EXPECT_TRUE(test::waitFor([&] { return !hasRecord(victim.pid()); }, 1s));
+  EXPECT_TRUE(test::waitFor([&] { return !hasRecord(pid); }, 1s));
   auto next = Client::connect(options("next"));
   ASSERT_TRUE(next) << next.error().message();
   EXPECT_TRUE((*next)->allocate(100));
