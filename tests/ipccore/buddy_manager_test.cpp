@@ -6,6 +6,12 @@
 #include <map>
 #include <random>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "ipcsync/ipccore/process_memory.h"
 #include "manager_fixture.h"
 
 namespace ipcsync {
@@ -255,6 +261,38 @@ TEST(BuddyManagerTest, AgreesWithASimpleModelUnderRandomisedAllocateAndFree) {
   EXPECT_EQ(s->bytesInUse, 0u);
   EXPECT_EQ(s->freeBlocksPerOrder[g.topOrder()], s->activeArenas) << "everything coalesced to whole arenas";
   EXPECT_EQ(*m->trim(), s->activeArenas - 1);
+}
+
+}  // namespace
+}  // namespace ipcsync
+
+namespace ipcsync {
+namespace {
+
+// With a real block (a memfd), a released arena's pages go back to the system.
+TEST(BuddyManagerTest, ReleasingAnArenaReturnsItsPagesToTheSystem) {
+  const BlockGeometry g{.minBlockShift = 6, .arenaShift = 20, .minArenas = 1, .maxArenas = 4};
+  auto pm = ProcessMemory::create(g, "pages", ::getpid(), ::getpid(), 1);
+  ASSERT_TRUE(pm) << pm.error().message();
+  auto residentKiB = [&] {
+    struct stat st {};
+    ::fstat((*pm)->blockFd(), &st);
+    return st.st_blocks / 2;
+  };
+  EXPECT_EQ(residentKiB(), 0) << "a fresh block holds no pages";
+  std::vector<Allocation> arenas;
+  for (int i = 0; i < 3; ++i) {
+    auto a = (*pm)->manager().allocate(1 << 20);
+    ASSERT_TRUE(a);
+    auto bytes = (*pm)->bytes(*a);
+    std::memset(bytes.data(), 0xab, bytes.size());  // touch every page
+    arenas.push_back(*a);
+  }
+  EXPECT_GE(residentKiB(), 3 * 1024);
+  for (const auto& a : arenas) ASSERT_TRUE((*pm)->manager().free(a.arena, a.offset));
+  ASSERT_TRUE((*pm)->manager().trim());
+  EXPECT_EQ((*pm)->manager().stats()->activeArenas, 1u);
+  EXPECT_LE(residentKiB(), 1024) << "only the arena kept by the minimum still holds pages";
 }
 
 }  // namespace
