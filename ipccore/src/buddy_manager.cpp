@@ -217,6 +217,24 @@ std::expected<void, Errc> BuddyManager::free(std::uint32_t arena, std::uint64_t 
   return {};
 }
 
+std::expected<Allocation, Errc> BuddyManager::checkAllocated(std::uint32_t arena, std::uint64_t offset,
+                                                             std::uint64_t length) const noexcept {
+  if (arena >= m_geometry.maxArenas || offset >= m_geometry.arenaSize() || length > m_geometry.arenaSize() - offset)
+    return std::unexpected(Errc::OutOfBounds);
+  if (offset & (m_geometry.minBlock() - 1)) return std::unexpected(Errc::NotAllocated);
+  const std::uint32_t local = static_cast<std::uint32_t>(offset >> m_geometry.minBlockShift);
+  if (auto locked = lock(); !locked) return std::unexpected(locked.error());
+  const bool active = m_shared->arenaActive[arena] != 0;
+  const UnitMeta meta = m_units[arena * m_geometry.unitsPerArena() + local];
+  unlock();
+  if (!active) return std::unexpected(Errc::OutOfBounds);
+  if (meta.state == UnitState::FreeHead) return std::unexpected(Errc::DoubleFree);
+  if (meta.state != UnitState::UsedHead || meta.order > m_geometry.topOrder()) return std::unexpected(Errc::NotAllocated);
+  const std::uint64_t size = m_geometry.minBlock() << meta.order;
+  if (length > size) return std::unexpected(Errc::OutOfBounds);
+  return Allocation{arena, meta.order, offset, size};
+}
+
 std::expected<std::uint32_t, Errc> BuddyManager::trim() noexcept {
   if (auto locked = lock(); !locked) return std::unexpected(locked.error());
   std::uint32_t released = 0;

@@ -1,6 +1,7 @@
 #include "ipcsync/ipccore/client.h"
 
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -143,6 +144,16 @@ std::expected<std::unique_ptr<Client>, Error> Client::connect(const ConnectOptio
     c->m_toClient = std::move(got->fds[2]);
     c->m_toEngine = std::move(got->fds[3]);
     c->m_socket = std::move(*fd);
+    c->m_spin = o.spin;
+    c->m_pollFd.reset(::epoll_create1(EPOLL_CLOEXEC));
+    if (!c->m_pollFd) return std::unexpected(systemError("epoll_create1", errno));
+    for (int watched : {c->m_toClient.get(), c->m_socket.get()}) {
+      epoll_event ev{};
+      ev.events = EPOLLIN | EPOLLRDHUP;
+      ev.data.fd = watched;
+      if (::epoll_ctl(c->m_pollFd.get(), EPOLL_CTL_ADD, watched, &ev) != 0)
+        return std::unexpected(systemError("epoll_ctl", errno));
+    }
     c->m_name = o.name;
     c->m_ns = o.ns;
     c->m_slot = w.slot;
@@ -222,11 +233,13 @@ std::expected<ManagerStats, Error> Client::stats() const {
 
 std::expected<void, Error> Client::ping(std::chrono::milliseconds timeout) {
   static std::atomic<std::uint64_t> tokens{0};
+  if (m_fatal) return std::unexpected(*m_fatal);
   protocol::Ping ping;
   ping.token = ++tokens;
-  const Error gone{Errc::EngineGone, "the engine (pid " + std::to_string(m_enginePid) + ") of namespace '" + m_ns +
-                                         "' has gone; restart it and reconnect"};
-  if (!io::sendMessage(m_socket.get(), io::asBytes(ping))) return std::unexpected(gone);
+  if (!io::sendMessage(m_socket.get(), io::asBytes(ping))) {
+    m_fatal = goneError();
+    return std::unexpected(*m_fatal);
+  }
   const auto deadline = Clock::now() + timeout;
   for (;;) {
     if (!io::waitReadable(m_socket.get(), left(deadline)))
@@ -235,13 +248,18 @@ std::expected<void, Error> Client::ping(std::chrono::milliseconds timeout) {
                                                          std::to_string(timeout.count()) + " ms"});
     alignas(8) std::byte buffer[512];
     auto got = io::receiveMessage(m_socket.get(), buffer);
-    if (!got || got->size == 0) return std::unexpected(gone);
+    if (!got || (!got->wouldBlock && got->size == 0)) {
+      m_fatal = goneError();
+      return std::unexpected(*m_fatal);
+    }
     if (got->wouldBlock) continue;
     protocol::Ping pong;
     if (got->size == sizeof pong) {
       std::memcpy(&pong, buffer, sizeof pong);
       if (pong.head.type == protocol::Type::Pong && pong.token == ping.token) return {};
     }
+    // Anything else the engine posted meanwhile (session offers, closes) is handled as usual.
+    if (auto ok = handleControl(std::span(buffer, got->size)); !ok) return ok;
   }
 }
 

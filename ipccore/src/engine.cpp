@@ -1,5 +1,6 @@
 #include "ipcsync/ipccore/engine.h"
 
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -18,12 +19,13 @@
 
 #include "ipcsync/ipccore/admin_segment.h"
 #include "ipcsync/ipccore/process_memory.h"
-#include "namespace_dir.h"
+#include "engine_impl.h"
 #include "protocol.h"
 #include "socket_io.h"
 
 namespace ipcsync {
-namespace {
+
+std::uint64_t tag(Tag t, std::uint32_t index) { return (std::uint64_t{static_cast<std::uint32_t>(t)} << 32) | index; }
 
 std::uint64_t realtimeNs() {
   timespec ts{};
@@ -31,16 +33,7 @@ std::uint64_t realtimeNs() {
   return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-// epoll tags: the kind in the high 32 bits, an index (fd or slot) in the low.
-enum class Tag : std::uint32_t { Listen = 1, Stop, Timer, Pending, Client };
-std::uint64_t tag(Tag t, std::uint32_t index) { return (std::uint64_t{static_cast<std::uint32_t>(t)} << 32) | index; }
-
-struct PeerCredentials {
-  pid_t pid = 0;
-  uid_t uid = 0;
-  gid_t gid = 0;
-  std::vector<gid_t> groups;
-};
+namespace {
 
 std::optional<PeerCredentials> peerCredentials(int fd) {
   ucred cred{};
@@ -79,58 +72,7 @@ std::string formatBytes(std::uint64_t b) {
   return std::to_string(b) + " B";
 }
 
-struct Registered {
-  UniqueFd socket;
-  std::unique_ptr<ProcessMemory> memory;
-  UniqueFd toClient;  // eventfd the engine signals when it posts to the client
-  UniqueFd toEngine;  // eventfd the client signals when it posts to the engine
-  ProcessRecord record;
-};
-
-struct Pending {
-  UniqueFd socket;
-  std::chrono::steady_clock::time_point deadline;
-};
-
 }  // namespace
-
-class Engine::Impl {
- public:
-  Impl(EngineConfig config, LogSink log) : m_config(std::move(config)), m_log(std::move(log)) {}
-
-  std::expected<void, Error> start();
-  std::expected<void, Error> run();
-  void requestStop() noexcept {
-    const std::uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(m_stopFd.get(), &one, sizeof one);
-  }
-
-  void log(LogLevel level, const std::string& text) const {
-    if (m_log) m_log(level, text);
-  }
-
-  EngineConfig m_config;
-  LogSink m_log;
-  std::optional<NamespaceDir> m_dir;
-  std::filesystem::path m_socketPath;
-  std::unique_ptr<AdminSegment> m_admin;
-  UniqueFd m_listen, m_epoll, m_stopFd, m_timerFd;
-  std::map<int, Pending> m_pending;
-  std::vector<std::optional<Registered>> m_slots;
-  std::vector<std::uint64_t> m_generations;
-  std::uint32_t m_registered = 0;
-
- private:
-  std::expected<void, Error> watch(int fd, Tag t, std::uint32_t index, std::uint32_t events = EPOLLIN);
-  void acceptAll();
-  void onHello(int fd);
-  void refuse(int fd, Errc code, const std::string& detail);
-  std::expected<void, Error> registerProcess(UniqueFd& socket, const PeerCredentials& peer, const protocol::Hello& hello,
-                                             std::uint32_t slot);
-  void onClient(std::uint32_t slot);
-  void reclaim(std::uint32_t slot, const std::string& reason);
-  void tick();
-};
 
 std::expected<void, Error> Engine::Impl::watch(int fd, Tag t, std::uint32_t index, std::uint32_t events) {
   epoll_event ev{};
@@ -208,26 +150,84 @@ std::expected<void, Error> Engine::Impl::start() {
   return {};
 }
 
+// The loop polls the rings while messages flow, keeps polling for `spin` after the last one
+// (yielding the CPU between rounds: sender, engine and receiver may share two cores), then sleeps
+// in epoll until a socket, the timer or a client's doorbell wakes it. Before sleeping it raises
+// every client's engineSleeping flag and forwards once more, so a message posted in between is
+// never left waiting.
 std::expected<void, Error> Engine::Impl::run() {
-  epoll_event events[64];
-  for (;;) {
-    const int n = ::epoll_wait(m_epoll.get(), events, 64, -1);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return std::unexpected(systemError("epoll_wait", errno));
+  using Clock = std::chrono::steady_clock;
+  auto lastWork = Clock::now();
+  for (std::uint64_t round = 1;; ++round) {
+    if (forwardAll()) {
+      lastWork = Clock::now();
+      if (round % 64 == 0 && dispatchEvents(0) == Dispatch::Stop) return {};
+      continue;
     }
-    for (int i = 0; i < n; ++i) {
-      const auto t = static_cast<Tag>(events[i].data.u64 >> 32);
-      const auto index = static_cast<std::uint32_t>(events[i].data.u64);
-      switch (t) {
-        case Tag::Listen: acceptAll(); break;
-        case Tag::Stop: return {};
-        case Tag::Timer: tick(); break;
-        case Tag::Pending: onHello(static_cast<int>(index)); break;
-        case Tag::Client: onClient(index); break;
-      }
+    if (Clock::now() - lastWork < m_config.spin) {
+      if (round % 16 == 0 && dispatchEvents(0) == Dispatch::Stop) return {};
+      sched_yield();
+      continue;
+    }
+    // One more round with the flags raised: whatever was posted before a client could see them
+    // moves now; whatever is posted after rings the doorbell. Messages that stay pending wait
+    // for room in their receiver, whose release rings the doorbell too.
+    setSleeping(true);
+    if (forwardAll()) {
+      setSleeping(false);
+      lastWork = Clock::now();
+      continue;
+    }
+    const Dispatch d = dispatchEvents(-1);
+    setSleeping(false);
+    if (d == Dispatch::Stop) return {};
+    lastWork = Clock::now();
+  }
+}
+
+Engine::Impl::Dispatch Engine::Impl::dispatchEvents(int timeoutMs) {
+  epoll_event events[64];
+  const int n = ::epoll_wait(m_epoll.get(), events, 64, timeoutMs);
+  if (n < 0) {
+    if (errno != EINTR) log(LogLevel::Error, systemError("epoll_wait", errno).message());
+    return Dispatch::Continue;
+  }
+  for (int i = 0; i < n; ++i) {
+    const auto t = static_cast<Tag>(events[i].data.u64 >> 32);
+    const auto index = static_cast<std::uint32_t>(events[i].data.u64);
+    switch (t) {
+      case Tag::Listen: acceptAll(); break;
+      case Tag::Stop: return Dispatch::Stop;
+      case Tag::Timer: tick(); break;
+      case Tag::Pending: onHello(static_cast<int>(index)); break;
+      case Tag::Client: onClient(index); break;
+      case Tag::Doorbell:
+        if (index < m_slots.size() && m_slots[index]) {
+          std::uint64_t count;
+          [[maybe_unused]] auto r = ::read(m_slots[index]->toEngine.get(), &count, sizeof count);
+        }
+        break;
     }
   }
+  return Dispatch::Continue;
+}
+
+void Engine::Impl::setSleeping(bool sleeping) {
+  for (auto& s : m_slots)
+    if (s) s->memory->channels().engineSleeping.store(sleeping ? 1 : 0, std::memory_order_seq_cst);
+}
+
+void Engine::Impl::ring(int eventFd) {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(eventFd, &one, sizeof one);
+}
+
+bool Engine::Impl::post(std::uint32_t slot, std::span<const std::byte> message) {
+  Registered& r = *m_slots[slot];
+  if (!io::sendMessage(r.socket.get(), message)) return false;
+  r.memory->channels().controlPosted.fetch_add(1, std::memory_order_seq_cst);
+  if (r.memory->channels().ownerSleeping.load(std::memory_order_seq_cst)) ring(r.toClient.get());
+  return true;
 }
 
 void Engine::Impl::acceptAll() {
@@ -330,7 +330,7 @@ std::expected<void, Error> Engine::Impl::registerProcess(UniqueFd& socket, const
   const std::string label = m_config.ns + ":" + std::string(rec.nameView());
   auto memory = ProcessMemory::create(m_config.geometry, label, peer.pid, static_cast<std::int32_t>(::getpid()), generation);
   if (!memory) return undo(memory.error());
-  (*memory)->manager().setLockTimeout(std::chrono::milliseconds(1));
+  (*memory)->manager().setLockTimeout(std::chrono::microseconds(200));
   UniqueFd toClient(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   UniqueFd toEngine(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!toClient || !toEngine) return undo(systemError("eventfd", errno));
@@ -347,6 +347,10 @@ std::expected<void, Error> Engine::Impl::registerProcess(UniqueFd& socket, const
   const int fds[protocol::kWelcomeFds] = {(*memory)->controlFd(), (*memory)->blockFd(), toClient.get(), toEngine.get()};
   if (auto sent = io::sendMessage(socket.get(), io::asBytes(welcome), fds); !sent) return undo(sent.error());
   if (auto ok = watch(socket.get(), Tag::Client, slot, EPOLLIN | EPOLLRDHUP); !ok) return undo(ok.error());
+  if (auto ok = watch(toEngine.get(), Tag::Doorbell, slot); !ok) {
+    ::epoll_ctl(m_epoll.get(), EPOLL_CTL_DEL, socket.get(), nullptr);
+    return undo(ok.error());
+  }
   // From here on the slot owns the socket; closing it (reclaim) also leaves the epoll set.
 
   m_slots[slot] = Registered{std::move(socket), std::move(*memory), std::move(toClient), std::move(toEngine), rec};
@@ -357,30 +361,56 @@ std::expected<void, Error> Engine::Impl::registerProcess(UniqueFd& socket, const
 }
 
 void Engine::Impl::onClient(std::uint32_t slot) {
-  if (slot >= m_slots.size() || !m_slots[slot]) return;
-  Registered& r = *m_slots[slot];
-  alignas(8) std::byte buffer[512];
-  auto got = io::receiveMessage(r.socket.get(), buffer);
-  if (!got) return reclaim(slot, got.error().message());
-  if (got->wouldBlock) return;
-  if (got->size == 0) return reclaim(slot, "connection closed (process exited or was killed)");
-  protocol::MessageHead head{};
-  if (got->size < sizeof head) return reclaim(slot, "sent a malformed message");
-  std::memcpy(&head, buffer, sizeof head);
-  if (head.magic != protocol::kMagic || head.version != protocol::kVersion)
-    return reclaim(slot, "sent a message with a bad header");
-  switch (head.type) {
-    case protocol::Type::Ping: {
-      if (got->size != sizeof(protocol::Ping)) return reclaim(slot, "sent a malformed ping");
-      protocol::Ping ping;
-      std::memcpy(&ping, buffer, sizeof ping);
-      ping.head.type = protocol::Type::Pong;
-      r.record.lastSeenNs = realtimeNs();
-      if (!io::sendMessage(r.socket.get(), io::asBytes(ping))) return reclaim(slot, "went away during a ping");
-      return;
+  // Drain everything the client sent; each handler may reclaim the slot.
+  while (slot < m_slots.size() && m_slots[slot]) {
+    Registered& r = *m_slots[slot];
+    alignas(8) std::byte buffer[512];
+    auto got = io::receiveMessage(r.socket.get(), buffer);
+    if (!got) return reclaim(slot, got.error().message());
+    if (got->wouldBlock) return;
+    if (got->size == 0) return reclaim(slot, "connection closed (process exited or was killed)");
+    protocol::MessageHead head{};
+    if (got->size < sizeof head) return kick(slot, Errc::ProtocolError, "sent a message shorter than its header");
+    std::memcpy(&head, buffer, sizeof head);
+    if (head.magic != protocol::kMagic || head.version != protocol::kVersion)
+      return kick(slot, Errc::ProtocolError, "sent a message with a bad header");
+    auto as = [&]<typename M>(M& m) {
+      if (got->size != sizeof m || got->truncated) return false;
+      std::memcpy(&m, buffer, sizeof m);
+      return true;
+    };
+    switch (head.type) {
+      case protocol::Type::Ping: {
+        protocol::Ping ping;
+        if (!as(ping)) return kick(slot, Errc::ProtocolError, "sent a malformed ping");
+        ping.head.type = protocol::Type::Pong;
+        r.record.lastSeenNs = realtimeNs();
+        if (!post(slot, io::asBytes(ping))) return reclaim(slot, "went away during a ping");
+        break;
+      }
+      case protocol::Type::OpenSession: {
+        protocol::OpenSession m;
+        if (!as(m)) return kick(slot, Errc::ProtocolError, "sent a malformed OpenSession");
+        onOpenSession(slot, m);
+        break;
+      }
+      case protocol::Type::SessionAnswer: {
+        protocol::SessionAnswer m;
+        if (!as(m)) return kick(slot, Errc::ProtocolError, "sent a malformed SessionAnswer");
+        onSessionAnswer(slot, m);
+        break;
+      }
+      case protocol::Type::CloseSession: {
+        protocol::SessionEvent m;
+        if (!as(m)) return kick(slot, Errc::ProtocolError, "sent a malformed CloseSession");
+        onCloseSession(slot, m);
+        break;
+      }
+      case protocol::Type::Bye: return reclaim(slot, "deregistered");
+      default:
+        return kick(slot, Errc::ProtocolError,
+                    "sent an unexpected message type " + std::to_string(static_cast<std::uint32_t>(head.type)));
     }
-    case protocol::Type::Bye: return reclaim(slot, "deregistered");
-    default: return reclaim(slot, "sent an unexpected message type " + std::to_string(static_cast<std::uint32_t>(head.type)));
   }
 }
 
@@ -388,6 +418,8 @@ void Engine::Impl::reclaim(std::uint32_t slot, const std::string& reason) {
   Registered& r = *m_slots[slot];
   r.record.state = RecordState::Reclaiming;
   m_admin->store(slot, r.record);
+  closeSessionsOf(slot);
+  ::epoll_ctl(m_epoll.get(), EPOLL_CTL_DEL, r.toEngine.get(), nullptr);
   const std::string who = "'" + std::string(r.record.nameView()) + "' (pid " + std::to_string(r.record.pid) + ")";
   // The owner is gone, so the lock is free unless it died inside; then the last figures serve.
   const auto last = r.memory->manager().stats();
@@ -409,9 +441,7 @@ void Engine::Impl::tick() {
   for (std::uint32_t slot = 0; slot < m_slots.size(); ++slot) {
     if (!m_slots[slot]) continue;
     Registered& r = *m_slots[slot];
-    auto stats = r.memory->manager().stats();
-    if (!stats) continue;  // the owner holds the lock right now; next tick
-    r.record.stats = *stats;
+    if (auto stats = r.memory->manager().stats()) r.record.stats = *stats;  // else the owner holds the lock; next tick
     r.record.lastSeenNs = now;
     m_admin->store(slot, r.record);
   }

@@ -25,6 +25,13 @@ std::string_view describe(Errc code) noexcept {
     case Errc::DoubleFree: return "double free";
     case Errc::Corrupt: return "manager metadata corrupt";
     case Errc::LockTimeout: return "manager lock timeout";
+    case Errc::NoSuchPeer: return "no such peer";
+    case Errc::SessionRefused: return "session refused";
+    case Errc::SessionClosed: return "session closed";
+    case Errc::PeerGone: return "peer gone";
+    case Errc::WouldBlock: return "would block";
+    case Errc::Timeout: return "timed out";
+    case Errc::Disconnected: return "disconnected by the engine";
   }
   return "unknown error";
 }

@@ -42,6 +42,8 @@ const layout::ControlHeader& ProcessMemory::header() const noexcept {
   return *reinterpret_cast<const layout::ControlHeader*>(m_control.data());
 }
 
+layout::Channels& ProcessMemory::channels() const noexcept { return *m_channels; }
+
 std::expected<std::unique_ptr<ProcessMemory>, Error> ProcessMemory::create(
     const BlockGeometry& geometry, std::string_view label, std::int32_t ownerPid, std::int32_t enginePid,
     std::uint64_t generation) {
@@ -67,13 +69,16 @@ std::expected<std::unique_ptr<ProcessMemory>, Error> ProcessMemory::create(
   hdr->generation = generation;
   hdr->geometry = geometry;
   hdr->managerOffset = lay.managerOffset;
+  hdr->channelsOffset = lay.channelsOffset;
   hdr->unitsOffset = lay.unitsOffset;
+  new (base + lay.channelsOffset) layout::Channels{};
   auto* shared = new (base + lay.managerOffset) layout::ManagerShared{};
   auto* units = reinterpret_cast<layout::UnitMeta*>(base + lay.unitsOffset);  // zero pages: all None
   BuddyManager::format(shared, units, geometry);
   hdr->magic = layout::kControlMagic;
 
   pm->m_manager = std::make_unique<BuddyManager>(shared, units, geometry, block->get(), enginePid);
+  pm->m_channels = reinterpret_cast<layout::Channels*>(base + lay.channelsOffset);
   pm->m_controlFd = std::move(*control);
   pm->m_blockFd = std::move(*block);
   pm->m_control = std::move(*cmap);
@@ -96,7 +101,8 @@ std::expected<std::unique_ptr<ProcessMemory>, Error> ProcessMemory::attach(Uniqu
   const auto* hdr = reinterpret_cast<const layout::ControlHeader*>(cmap->data());
   if (hdr->magic != layout::kControlMagic || hdr->layoutVersion != layout::kControlLayoutVersion ||
       hdr->size != lay.size || hdr->generation != generation || !(hdr->geometry == geometry) ||
-      hdr->managerOffset != lay.managerOffset || hdr->unitsOffset != lay.unitsOffset)
+      hdr->managerOffset != lay.managerOffset || hdr->channelsOffset != lay.channelsOffset ||
+      hdr->unitsOffset != lay.unitsOffset)
     return std::unexpected(Error{Errc::BadSegment, "control segment header does not match the registration (layout " +
                                                        std::to_string(hdr->layoutVersion) + ", expected " +
                                                        std::to_string(layout::kControlLayoutVersion) + ")"});
@@ -106,6 +112,7 @@ std::expected<std::unique_ptr<ProcessMemory>, Error> ProcessMemory::attach(Uniqu
       reinterpret_cast<layout::ManagerShared*>(base + lay.managerOffset),
       reinterpret_cast<layout::UnitMeta*>(base + lay.unitsOffset), geometry, block.get(),
       static_cast<std::int32_t>(::getpid()));
+  pm->m_channels = reinterpret_cast<layout::Channels*>(base + lay.channelsOffset);
   pm->m_controlFd = std::move(control);
   pm->m_blockFd = std::move(block);
   pm->m_control = std::move(*cmap);

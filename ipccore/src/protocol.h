@@ -16,7 +16,18 @@ namespace ipcsync::protocol {
 inline constexpr std::uint32_t kMagic = 0x49505352;  // "IPSR"
 inline constexpr std::uint32_t kVersion = 1;
 
-enum class Type : std::uint32_t { Hello = 1, Welcome = 2, Refusal = 3, Ping = 4, Pong = 5, Bye = 6 };
+enum class Type : std::uint32_t {
+  Hello = 1, Welcome = 2, Refusal = 3, Ping = 4, Pong = 5, Bye = 6,
+  // Sessions (after registration). Engine-to-client messages also bump Channels::controlPosted,
+  // so a client looks at its socket only when there is something to read.
+  OpenSession = 10,    // client -> engine: open a session to a named peer
+  SessionOffer = 11,   // engine -> peer: somebody wants a session with you
+  SessionAnswer = 12,  // peer -> engine: accept or refuse
+  SessionResult = 13,  // engine -> opener: opened, or why not
+  CloseSession = 14,   // client -> engine
+  SessionClosed = 15,  // engine -> client: the session ended (peer closed it or went away)
+  Kicked = 16,         // engine -> client: disconnected for breaking the protocol (a Refusal body)
+};
 
 struct MessageHead {
   std::uint32_t magic = kMagic;
@@ -46,6 +57,38 @@ struct Refusal {
   MessageHead head{kMagic, kVersion, Type::Refusal};
   std::uint32_t code = 0;  // an Errc
   char detail[256] = {};
+};
+
+struct OpenSession {
+  MessageHead head{kMagic, kVersion, Type::OpenSession};
+  std::uint32_t token = 0;  // echoed in the SessionResult
+  char peer[kNameCapacity] = {};
+};
+
+struct SessionOffer {
+  MessageHead head{kMagic, kVersion, Type::SessionOffer};
+  std::uint32_t session = 0;
+  char from[kNameCapacity] = {};
+};
+
+struct SessionAnswer {
+  MessageHead head{kMagic, kVersion, Type::SessionAnswer};
+  std::uint32_t session = 0;
+  std::uint32_t accept = 0;
+};
+
+struct SessionResult {
+  MessageHead head{kMagic, kVersion, Type::SessionResult};
+  std::uint32_t token = 0;
+  std::uint32_t session = 0;  // valid when code == 0
+  std::uint32_t code = 0;     // 0, or an Errc
+  char detail[160] = {};
+};
+
+struct SessionEvent {  // CloseSession and SessionClosed
+  MessageHead head{kMagic, kVersion, Type::CloseSession};
+  std::uint32_t session = 0;
+  std::uint32_t code = 0;  // SessionClosed: the Errc that says why (SessionClosed or PeerGone)
 };
 
 struct Ping {

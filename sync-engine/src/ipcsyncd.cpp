@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "ipcsync/ipccore/engine.h"
@@ -87,6 +88,8 @@ int main(int argc, char** argv) {
     return rc == 0 ? kOk : kUsageError;
   }
 
+  // Logs go to stderr, unbuffered, so that they reach a file or journal line by line.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("ipcsyncd"));
   spdlog::set_level(spdlog::level::from_str(logLevel));
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e ipcsyncd[%P] %^%l%$: %v");
   auto sink = [](ipcsync::LogLevel level, std::string_view text) {

@@ -16,6 +16,7 @@
 #include "ipcsync/ipccore/admin_segment.h"
 #include "ipcsync/ipccore/client.h"
 #include "ipcsync/ipccore/control_layout.h"
+#include "control_view.h"
 #include "processes.h"
 #include "protocol.h"
 #include "socket_io.h"
@@ -177,21 +178,10 @@ TEST_F(CrashTest, AClientBlockedOnALockTheDeadEngineHeldGetsEngineGone) {
   auto c = Client::connect(o);
   ASSERT_TRUE(c);
   // Pretend the engine died inside our manager: its pid in the lock word, then kill -9 it.
-  // (The engine would do this while copying into our block in the communications phase.)
-  const std::string fdDir = "/proc/self/fd";
-  layout::ManagerShared* shared = nullptr;
-  std::optional<Mapping> control;
-  for (const auto& entry : std::filesystem::directory_iterator(fdDir)) {
-    std::error_code ec;
-    const auto target = std::filesystem::read_symlink(entry.path(), ec).string();
-    if (target.find("ipcsync-control:" + ns) == std::string::npos) continue;
-    const auto lay = layout::controlLayoutFor((*c)->geometry());
-    auto m = Mapping::map(std::stoi(entry.path().filename().string()), lay.size, Mapping::Access::ReadWrite, "control");
-    ASSERT_TRUE(m);
-    shared = reinterpret_cast<layout::ManagerShared*>(m->data() + lay.managerOffset);
-    control.emplace(std::move(*m));
-  }
-  ASSERT_NE(shared, nullptr);
+  // (The engine does take this lock when it copies into our block.)
+  auto view = test::ControlView::find(ns, "stuck", (*c)->geometry());
+  ASSERT_TRUE(view);
+  layout::ManagerShared* shared = &view->manager();
   shared->lock.store(engine->pid());
   engine->stop(SIGKILL);
   auto a = (*c)->allocate(64);

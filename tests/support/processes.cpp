@@ -156,6 +156,7 @@ int EngineProcess::stop(int signal) {
 std::string EngineProcess::log() const { return slurp(m_logPath); }
 
 Child::Child(const std::function<int()>& body) {
+  std::fflush(nullptr);  // or the child would print what the parent had buffered, again
   m_pid = ::fork();
   if (m_pid == 0) {
     int code = 99;

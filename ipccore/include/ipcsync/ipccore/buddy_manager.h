@@ -66,6 +66,12 @@ class BuddyManager {
   // manager is unchanged.
   std::expected<void, Errc> free(std::uint32_t arena, std::uint64_t offset) noexcept;
 
+  // The allocated run that starts at (arena, offset), if it holds at least `length` bytes. For
+  // the engine, before it copies out of a run a client names. Errors as free(), plus OutOfBounds
+  // when the run is shorter than `length`. Changes nothing.
+  std::expected<Allocation, Errc> checkAllocated(std::uint32_t arena, std::uint64_t offset,
+                                                 std::uint64_t length) const noexcept;
+
   // Releases every empty arena beyond `minArenas`; returns how many were released.
   std::expected<std::uint32_t, Errc> trim() noexcept;
 

@@ -10,21 +10,34 @@
 // however it ends, the engine reclaims everything it held; when the engine ends, engineFd()
 // becomes readable and every call that needs the engine fails with EngineGone.
 //
-// Thread safety: allocate, free, bytes and stats may be called from any thread at once; connect,
-// ping and the destructor need external serialisation. Pinned: copy and move are deleted.
+// Messages travel on sessions: openSession(peer) asks the engine to introduce us, the peer's
+// policy accepts or refuses; then loan → fill → send(session, loan) on one side, receive →
+// read → release on the other. The engine copies each message from the sender's block into the
+// receiver's; order per session is FIFO; nothing is dropped while both ends live.
+//
+// Thread safety: allocate, free, bytes, stats, loan and abandon may be called from any thread at
+// once. The messaging calls (openSession, closeSession, send, trySend, receive, tryReceive,
+// release, ping) use single-producer/single-consumer rings: call them from one thread at a time.
+// Pinned: copy and move are deleted.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <expected>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 
 #include "ipcsync/ipccore/buddy_manager.h"
 #include "ipcsync/ipccore/error.h"
 #include "ipcsync/ipccore/geometry.h"
+#include "ipcsync/ipccore/message.h"
 #include "ipcsync/ipccore/process_record.h"
 #include "ipcsync/ipccore/unique_fd.h"
 
@@ -40,7 +53,13 @@ struct ConnectOptions {
   std::filesystem::path runtimeDir;
   // How long allocate/free wait for the manager lock before reporting LockTimeout.
   std::chrono::milliseconds lockTimeout{1000};
+  // How long receive/send poll before they sleep on the eventfd. While polling, a message costs
+  // no system call; polling yields the CPU between looks.
+  std::chrono::microseconds spin{20};
 };
+
+// Decides whether to accept a session that the named process wants to open. Default: accept.
+using SessionPolicy = std::function<bool(std::string_view from)>;
 
 class ProcessMemory;
 
@@ -67,6 +86,43 @@ class Client {
   std::expected<std::uint32_t, Error> trim();
   std::expected<ManagerStats, Error> stats() const;
 
+  // --- Communications -----------------------------------------------------------------------
+
+  // Opens a session to the registered process `peer`, waiting for its answer. NoSuchPeer,
+  // SessionRefused, PeerGone, Timeout, EngineGone.
+  std::expected<SessionId, Error> openSession(std::string_view peer,
+                                              std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+  // Ends a session; the peer learns it (SessionClosed). Messages already sent still arrive.
+  std::expected<void, Error> closeSession(SessionId session);
+  // Who decides on sessions that others open to us. Called from within receive/tryReceive/send.
+  void setSessionPolicy(SessionPolicy policy);
+  // The peer of an open session, or nothing once it closed.
+  std::optional<std::string> peerOf(SessionId session) const;
+
+  // A sub-block of at least `bytes` of the own block to fill and send. OutOfMemory (with the
+  // sizes) when the block is full, TooLarge above one arena, InvalidArgument for 0.
+  std::expected<Loan, Error> loan(std::uint64_t bytes);
+  // Gives back a loan that will not be sent.
+  void abandon(Loan&& loan);
+  // Hands the loan to the engine for delivery on `session`, waiting up to `timeout` while the
+  // outbound ring is full. On success the loan is consumed; on error it stays with the caller.
+  // SessionClosed or PeerGone (the session ended), Timeout, EngineGone, Disconnected.
+  std::expected<void, Error> send(SessionId session, Loan& loan,
+                                  std::chrono::milliseconds timeout = std::chrono::milliseconds(5000),
+                                  std::uint32_t correlation = 0);
+  // As send, but WouldBlock instead of waiting.
+  std::expected<void, Error> trySend(SessionId session, Loan& loan, std::uint32_t correlation = 0);
+  // The next message, waiting up to `timeout`. Timeout, EngineGone, Disconnected.
+  std::expected<Message, Error> receive(std::chrono::milliseconds timeout);
+  // The next message if one waits, else an empty (invalid) Message. Never blocks. After an empty
+  // result, pollFd() becomes readable when something arrives.
+  std::expected<Message, Error> tryReceive();
+  // Returns a received message's memory to the own block.
+  void release(Message&& message);
+  // Readable when messages or engine events wait (an epoll descriptor: add it to any event loop,
+  // QSocketNotifier included), then call tryReceive() until it comes back empty.
+  int pollFd() const noexcept;
+
   // A round trip to the engine. EngineGone if it has gone, EngineBusy if it did not answer in time.
   std::expected<void, Error> ping(std::chrono::milliseconds timeout = std::chrono::milliseconds(1000));
   // False once the engine has closed its end. Never blocks.
@@ -84,6 +140,21 @@ class Client {
  private:
   Client() = default;
   Error managerError(Errc code, std::string detail) const;
+  struct SessionState {
+    std::string peer;
+    std::uint64_t nextSequence = 1;
+    Errc closed{};  // SessionClosed or PeerGone once ended
+    bool open = true;
+  };
+  // Reads what the engine posted on the socket (session offers, results, closes, kicks) if its
+  // counter says there is something. Returns the first fatal error (EngineGone, Disconnected).
+  std::expected<void, Error> pumpControl(bool force = false);
+  std::expected<void, Error> handleControl(std::span<const std::byte> message);
+  // Sleeps until the eventfd or the socket is readable, or the deadline. The caller has armed
+  // the flag that makes the engine ring, and re-checked its condition after arming.
+  void sleepUntil(std::chrono::steady_clock::time_point deadline);
+  std::expected<void, Error> usable() const;
+  Error goneError() const;
 
   std::string m_name;
   std::string m_ns;
@@ -94,7 +165,15 @@ class Client {
   UniqueFd m_socket;
   UniqueFd m_toClient;  // engine -> client notifications (used by the communications phase)
   UniqueFd m_toEngine;  // client -> engine notifications
+  UniqueFd m_pollFd;    // epoll over m_toClient and m_socket
   std::unique_ptr<ProcessMemory> m_memory;
+  std::chrono::microseconds m_spin{20};
+  std::uint32_t m_controlSeen = 0;
+  std::uint32_t m_nextToken = 1;
+  SessionPolicy m_policy;
+  std::unordered_map<SessionId, SessionState> m_sessions;
+  std::map<std::uint32_t, std::pair<SessionId, Error>> m_results;  // by token: session, or error code
+  std::optional<Error> m_fatal;  // set once the engine went away or disconnected us
 };
 
 }  // namespace ipcsync

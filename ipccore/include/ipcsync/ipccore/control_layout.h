@@ -1,8 +1,8 @@
 // The layout of a per-process control segment: administrative memory kept apart from the block.
 //
 // One control segment per registered process holds the buddy manager's metadata for that
-// process's block: the manager lock, the free lists and one UnitMeta per minimum-size unit of
-// every arena. Nothing in it points anywhere; free lists link unit indices. Because the block
+// process's block (the manager lock, the free lists and one UnitMeta per minimum-size unit of
+// every arena) and the two rings of Locations between the process and the engine. Nothing in it points anywhere; free lists link unit indices. Because the block
 // holds no metadata at all, a stray write into the block cannot corrupt the manager.
 //
 // Both the owner and the engine map it read-write. The engine never trusts what it reads here
@@ -13,11 +13,12 @@
 #include <cstdint>
 
 #include "ipcsync/ipccore/geometry.h"
+#include "ipcsync/ipccore/ring.h"
 
 namespace ipcsync::layout {
 
 inline constexpr std::uint32_t kControlMagic = 0x49504343;  // "IPCC"
-inline constexpr std::uint32_t kControlLayoutVersion = 1;
+inline constexpr std::uint32_t kControlLayoutVersion = 2;
 inline constexpr std::uint32_t kNil = 0xffffffffU;
 
 enum class UnitState : std::uint8_t { None = 0, FreeHead = 1, UsedHead = 2 };
@@ -50,6 +51,21 @@ struct ManagerShared {
 };
 static_assert(std::atomic<std::int32_t>::is_always_lock_free);
 
+// The communications half: the two rings and the flags that let each side sleep without a
+// lost wake-up. A side that is about to sleep sets its flag, re-checks its ring, then waits on
+// its eventfd; a side that posts checks the other's flag after publishing, and only then makes
+// the system call (docs/design/notification.md).
+struct Channels {
+  alignas(64) std::atomic<std::uint32_t> engineSleeping;    // engine waits; owner rings after posting
+  alignas(64) std::atomic<std::uint32_t> ownerSleeping;     // owner waits for inbound; engine rings
+  alignas(64) std::atomic<std::uint32_t> ownerWantsRoom;    // owner waits for outbound room; engine rings
+  alignas(64) std::atomic<std::uint32_t> engineWantsRoom;   // engine waits for room in this block; owner rings on release
+  alignas(64) std::atomic<std::uint32_t> controlPosted;     // engine bumps it after each socket message to the owner
+  LocationRing outbound;  // owner -> engine
+  LocationRing inbound;   // engine -> owner
+};
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free && std::atomic<std::uint64_t>::is_always_lock_free);
+
 struct ControlHeader {
   std::uint32_t magic;
   std::uint32_t layoutVersion;
@@ -59,12 +75,14 @@ struct ControlHeader {
   std::uint64_t generation;       // the registration this segment belongs to
   BlockGeometry geometry;
   std::uint64_t managerOffset;    // of ManagerShared, from the segment start
+  std::uint64_t channelsOffset;   // of Channels
   std::uint64_t unitsOffset;      // of UnitMeta[maxArenas * unitsPerArena]
 };
 
 // Byte offsets and total size of a control segment for `geometry`, page-rounded.
 struct ControlLayout {
   std::uint64_t managerOffset;
+  std::uint64_t channelsOffset;
   std::uint64_t unitsOffset;
   std::uint64_t size;
 };

@@ -36,6 +36,14 @@ enum class Errc : std::uint8_t {
   DoubleFree,         // a sub-block that is already free
   Corrupt,            // the manager's shared metadata is inconsistent
   LockTimeout,        // the manager lock stayed held past the deadline by a live party
+  // Communications.
+  NoSuchPeer,         // no registered process has that name
+  SessionRefused,     // the peer refused the session
+  SessionClosed,      // the session was closed (by us or the peer)
+  PeerGone,           // the peer ended; what it had not received is gone with it
+  WouldBlock,         // trySend: the outbound ring is full right now
+  Timeout,            // nothing happened within the caller's timeout
+  Disconnected,       // the engine disconnected us for breaking the protocol; detail says how
 };
 
 // A short, stable name for `code` ("out of memory"); never empty.

@@ -53,6 +53,8 @@ class ProcessMemory {
   int controlFd() const noexcept { return m_controlFd.get(); }
   int blockFd() const noexcept { return m_blockFd.get(); }
   const layout::ControlHeader& header() const noexcept;
+  // The rings and notification flags shared with the other party.
+  layout::Channels& channels() const noexcept;
 
  private:
   ProcessMemory() = default;
@@ -62,6 +64,7 @@ class ProcessMemory {
   Mapping m_control;
   Mapping m_block;
   std::unique_ptr<BuddyManager> m_manager;
+  layout::Channels* m_channels = nullptr;  // from the locally computed layout, never the header
 };
 
 }  // namespace ipcsync

@@ -39,6 +39,18 @@ struct ManagerStats {
 };
 static_assert(sizeof(ManagerStats) % 8 == 0);
 
+// Traffic through the engine, as the engine counts it.
+struct TrafficCounters {
+  std::uint64_t messagesOut = 0;   // messages this process sent that the engine delivered
+  std::uint64_t bytesOut = 0;
+  std::uint64_t messagesIn = 0;    // messages delivered into this process's block
+  std::uint64_t bytesIn = 0;
+  std::uint64_t waitsForRoom = 0;  // times a message for this process waited: its block or ring was full
+  std::uint64_t dropped = 0;       // messages from this process whose peer had gone
+  std::uint32_t sessions = 0;      // open sessions
+  std::uint32_t reserved = 0;
+};
+
 struct ProcessRecord {
   std::uint64_t generation = 0;   // grows each time the slot is (re)used; (slot, generation) is unique
   std::int32_t pid = 0;
@@ -50,6 +62,7 @@ struct ProcessRecord {
   std::uint64_t lastSeenNs = 0;      // CLOCK_REALTIME, when the engine last saw the process alive
   BlockGeometry geometry{};
   ManagerStats stats{};
+  TrafficCounters traffic{};
 
   std::string_view nameView() const noexcept;
 };

@@ -1,0 +1,50 @@
+// LocationRing: a lock-free single-producer, single-consumer ring of Locations in shared memory.
+//
+// Each control segment holds two: outbound (the owner produces, the engine consumes) and inbound
+// (the engine produces, the owner consumes). `tail` is written only by the producer, `head` only
+// by the consumer; a slot is published by the release store of `tail` and freed by the release
+// store of `head`. The consumer of an outbound ring (the engine) must not trust `tail`: it checks
+// that tail - head never exceeds the capacity (see `pending`).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+
+#include "ipcsync/ipccore/location.h"
+
+namespace ipcsync {
+
+inline constexpr std::uint32_t kRingCapacity = 1024;  // a power of two
+
+struct LocationRing {
+  alignas(64) std::atomic<std::uint64_t> head;  // next slot to consume
+  alignas(64) std::atomic<std::uint64_t> tail;  // next slot to produce
+  alignas(64) Location slots[kRingCapacity];
+
+  // Producer side. False when full.
+  bool push(const Location& l) noexcept {
+    const std::uint64_t t = tail.load(std::memory_order_relaxed);
+    if (t - head.load(std::memory_order_acquire) >= kRingCapacity) return false;
+    slots[t & (kRingCapacity - 1)] = l;
+    tail.store(t + 1, std::memory_order_seq_cst);  // seq_cst: pairs with the consumer's sleep flag
+    return true;
+  }
+
+  // Consumer side: how many entries wait, or nothing when the producer corrupted the indices.
+  std::optional<std::uint64_t> pending() const noexcept {
+    const std::uint64_t n = tail.load(std::memory_order_acquire) - head.load(std::memory_order_relaxed);
+    if (n > kRingCapacity) return std::nullopt;
+    return n;
+  }
+  // The oldest entry; only valid when pending() > 0. Copied out, so a producer scribbling on the
+  // slot afterwards cannot change what the consumer validated.
+  Location front() const noexcept { return slots[head.load(std::memory_order_relaxed) & (kRingCapacity - 1)]; }
+  void pop() noexcept { head.store(head.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
+
+  bool empty() const noexcept {
+    return tail.load(std::memory_order_seq_cst) == head.load(std::memory_order_relaxed);
+  }
+};
+
+}  // namespace ipcsync

@@ -1,0 +1,286 @@
+// The communications half of Client: sessions, loans, send and receive.
+#include <poll.h>
+#include <sched.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "ipcsync/ipccore/client.h"
+#include "ipcsync/ipccore/process_memory.h"
+#include "protocol.h"
+#include "socket_io.h"
+
+namespace ipcsync {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+inline void cpuRelax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+void ringDoorbell(int eventFd) {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(eventFd, &one, sizeof one);
+}
+
+}  // namespace
+
+Error Client::goneError() const {
+  return Error{Errc::EngineGone, "the engine (pid " + std::to_string(m_enginePid) + ") of namespace '" + m_ns +
+                                     "' has gone; restart it and reconnect"};
+}
+
+std::expected<void, Error> Client::usable() const {
+  if (m_fatal) return std::unexpected(*m_fatal);
+  return {};
+}
+
+void Client::setSessionPolicy(SessionPolicy policy) { m_policy = std::move(policy); }
+
+std::optional<std::string> Client::peerOf(SessionId session) const {
+  auto it = m_sessions.find(session);
+  if (it == m_sessions.end() || !it->second.open) return std::nullopt;
+  return it->second.peer;
+}
+
+int Client::pollFd() const noexcept { return m_pollFd.get(); }
+
+std::expected<void, Error> Client::pumpControl(bool force) {
+  if (m_fatal) return std::unexpected(*m_fatal);
+  const std::uint32_t posted = m_memory->channels().controlPosted.load(std::memory_order_acquire);
+  if (!force && posted == m_controlSeen) return {};
+  m_controlSeen = posted;
+  for (;;) {
+    alignas(8) std::byte buffer[512];
+    auto got = io::receiveMessage(m_socket.get(), buffer);
+    if (!got || (!got->wouldBlock && got->size == 0)) {
+      m_fatal = goneError();
+      return std::unexpected(*m_fatal);
+    }
+    if (got->wouldBlock) return {};
+    if (auto ok = handleControl(std::span(buffer, got->size)); !ok) return ok;
+  }
+}
+
+std::expected<void, Error> Client::handleControl(std::span<const std::byte> message) {
+  protocol::MessageHead head{};
+  if (message.size() < sizeof head) return {};
+  std::memcpy(&head, message.data(), sizeof head);
+  auto as = [&]<typename M>(M& m) {
+    if (message.size() != sizeof m) return false;
+    std::memcpy(&m, message.data(), sizeof m);
+    return true;
+  };
+  switch (head.type) {
+    case protocol::Type::SessionOffer: {
+      protocol::SessionOffer offer;
+      if (!as(offer)) return {};
+      const std::string from(offer.from, ::strnlen(offer.from, sizeof offer.from));
+      protocol::SessionAnswer answer;
+      answer.session = offer.session;
+      answer.accept = (!m_policy || m_policy(from)) ? 1 : 0;
+      if (answer.accept) m_sessions[offer.session] = SessionState{from};
+      (void)io::sendMessage(m_socket.get(), io::asBytes(answer));
+      return {};
+    }
+    case protocol::Type::SessionResult: {
+      protocol::SessionResult r;
+      if (!as(r)) return {};
+      r.detail[sizeof r.detail - 1] = '\0';
+      m_results.emplace(r.token, std::pair{r.session, Error{static_cast<Errc>(r.code), r.detail}});
+      return {};
+    }
+    case protocol::Type::SessionClosed: {
+      protocol::SessionEvent e;
+      if (!as(e)) return {};
+      if (auto it = m_sessions.find(e.session); it != m_sessions.end()) {
+        it->second.open = false;
+        it->second.closed = static_cast<Errc>(e.code);
+      }
+      return {};
+    }
+    case protocol::Type::Kicked: {
+      protocol::Refusal k;
+      if (!as(k)) return {};
+      k.detail[sizeof k.detail - 1] = '\0';
+      m_fatal = Error{Errc::Disconnected, k.detail};
+      return std::unexpected(*m_fatal);
+    }
+    case protocol::Type::Pong:
+    default: return {};  // a late pong; nothing else is expected
+  }
+}
+
+void Client::sleepUntil(Clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  if (left.count() < 0) return;
+  epoll_event ev[2];
+  // +1 ms: epoll rounds down, and waking a little late beats spinning on a zero timeout.
+  const int n = ::epoll_wait(m_pollFd.get(), ev, 2, static_cast<int>(left.count()) + 1);
+  for (int i = 0; i < n; ++i) {
+    if (ev[i].data.fd == m_toClient.get()) {
+      std::uint64_t count;
+      [[maybe_unused]] auto r = ::read(m_toClient.get(), &count, sizeof count);
+    }
+  }
+}
+
+std::expected<SessionId, Error> Client::openSession(std::string_view peer, std::chrono::milliseconds timeout) {
+  if (auto ok = pumpControl(); !ok) return std::unexpected(ok.error());
+  if (peer.empty() || peer.size() >= kNameCapacity)
+    return std::unexpected(Error{Errc::InvalidArgument, "peer name must be 1-47 characters"});
+  protocol::OpenSession m;
+  m.token = m_nextToken++;
+  std::memcpy(m.peer, peer.data(), peer.size());
+  if (!io::sendMessage(m_socket.get(), io::asBytes(m))) {
+    m_fatal = goneError();
+    return std::unexpected(*m_fatal);
+  }
+  const auto deadline = Clock::now() + timeout;
+  auto& flag = m_memory->channels().ownerSleeping;
+  for (;;) {
+    if (auto ok = pumpControl(); !ok) return std::unexpected(ok.error());
+    if (auto it = m_results.find(m.token); it != m_results.end()) {
+      auto [session, error] = it->second;
+      m_results.erase(it);
+      if (error.code != Errc{}) return std::unexpected(error);
+      m_sessions[session] = SessionState{std::string(peer)};
+      return session;
+    }
+    if (Clock::now() >= deadline)
+      return std::unexpected(Error{Errc::Timeout, "'" + std::string(peer) + "' did not answer the session request within " +
+                                                      std::to_string(timeout.count()) + " ms"});
+    flag.store(1, std::memory_order_seq_cst);
+    if (m_memory->channels().controlPosted.load(std::memory_order_seq_cst) == m_controlSeen) sleepUntil(deadline);
+    flag.store(0, std::memory_order_relaxed);
+  }
+}
+
+std::expected<void, Error> Client::closeSession(SessionId session) {
+  if (auto ok = pumpControl(); !ok) return std::unexpected(ok.error());
+  auto it = m_sessions.find(session);
+  if (it == m_sessions.end()) return std::unexpected(Error{Errc::SessionClosed, "no session " + std::to_string(session)});
+  m_sessions.erase(it);
+  protocol::SessionEvent m;
+  m.head.type = protocol::Type::CloseSession;
+  m.session = session;
+  if (!io::sendMessage(m_socket.get(), io::asBytes(m))) {
+    m_fatal = goneError();
+    return std::unexpected(*m_fatal);
+  }
+  return {};
+}
+
+std::expected<Loan, Error> Client::loan(std::uint64_t bytes) {
+  auto a = allocate(bytes);
+  if (!a) return std::unexpected(a.error());
+  return Loan(*a, m_memory->bytes(*a).first(bytes));
+}
+
+void Client::abandon(Loan&& loan) {
+  if (!loan.valid()) return;
+  (void)free(loan.m_run);
+  loan.m_bytes = {};
+}
+
+std::expected<void, Error> Client::trySend(SessionId session, Loan& loan, std::uint32_t correlation) {
+  if (auto ok = pumpControl(); !ok) return std::unexpected(ok.error());
+  if (!loan.valid()) return std::unexpected(Error{Errc::InvalidArgument, "this loan was already sent or abandoned"});
+  auto it = m_sessions.find(session);
+  if (it == m_sessions.end())
+    return std::unexpected(Error{Errc::SessionClosed, "no open session " + std::to_string(session)});
+  if (!it->second.open)
+    return std::unexpected(Error{it->second.closed, it->second.closed == Errc::PeerGone
+                                                        ? "'" + it->second.peer + "' has gone"
+                                                        : "'" + it->second.peer + "' closed the session"});
+  layout::Channels& ch = m_memory->channels();
+  const Location l{loan.m_run.arena, LocationKind::Copy, loan.m_run.offset, loan.m_bytes.size(),
+                   it->second.nextSequence, session, correlation};
+  if (!ch.outbound.push(l)) return std::unexpected(Error{Errc::WouldBlock, "the outbound ring is full"});
+  ++it->second.nextSequence;
+  loan.m_bytes = {};
+  if (ch.engineSleeping.load(std::memory_order_seq_cst)) ringDoorbell(m_toEngine.get());
+  return {};
+}
+
+std::expected<void, Error> Client::send(SessionId session, Loan& loan, std::chrono::milliseconds timeout,
+                                        std::uint32_t correlation) {
+  const auto deadline = Clock::now() + timeout;
+  const auto spinUntil = Clock::now() + m_spin;
+  layout::Channels& ch = m_memory->channels();
+  for (std::uint32_t round = 0;; ++round) {
+    auto r = trySend(session, loan, correlation);
+    if (r || r.error().code != Errc::WouldBlock) return r;
+    const auto now = Clock::now();
+    if (now >= deadline)
+      return std::unexpected(Error{Errc::Timeout, "the outbound ring stayed full for " + std::to_string(timeout.count()) +
+                                                      " ms: the receiver is not keeping up"});
+    if (now < spinUntil) {
+      if (round % 8 == 7) sched_yield();
+      else cpuRelax();
+      continue;
+    }
+    ch.ownerWantsRoom.store(1, std::memory_order_seq_cst);
+    if (ch.outbound.tail.load(std::memory_order_relaxed) - ch.outbound.head.load(std::memory_order_seq_cst) >= kRingCapacity)
+      sleepUntil(deadline);
+    ch.ownerWantsRoom.store(0, std::memory_order_relaxed);
+  }
+}
+
+std::expected<Message, Error> Client::tryReceive() {
+  if (auto ok = pumpControl(); !ok) return std::unexpected(ok.error());
+  layout::Channels& ch = m_memory->channels();
+  LocationRing& in = ch.inbound;
+  if (in.empty()) {
+    // Going idle: clear a doorbell already rung and read the socket dry (a control message can
+    // be readable before the engine bumps controlPosted), so that pollFd() is not readable for
+    // nothing; arm the doorbell for an event loop waiting on pollFd(); then look once more.
+    std::uint64_t count;
+    [[maybe_unused]] auto r = ::read(m_toClient.get(), &count, sizeof count);
+    if (auto ok = pumpControl(true); !ok) return std::unexpected(ok.error());
+    ch.ownerSleeping.store(1, std::memory_order_seq_cst);
+    if (in.empty()) return Message{};
+  }
+  ch.ownerSleeping.store(0, std::memory_order_relaxed);
+  const Location l = in.front();
+  in.pop();
+  const Allocation run{l.arena, 0, l.offset, l.length};
+  return Message(l, m_memory->bytes(run));
+}
+
+std::expected<Message, Error> Client::receive(std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  const auto spinUntil = Clock::now() + m_spin;
+  layout::Channels& ch = m_memory->channels();
+  for (std::uint32_t round = 0;; ++round) {
+    if (!ch.inbound.empty() || round == 0) {
+      auto m = tryReceive();
+      if (!m || m->valid()) return m;
+    }
+    const auto now = Clock::now();
+    if (now >= deadline) return std::unexpected(Error{Errc::Timeout, "no message within " + std::to_string(timeout.count()) + " ms"});
+    if (now < spinUntil) {
+      if (round % 8 == 7) sched_yield();
+      else cpuRelax();
+      continue;
+    }
+    ch.ownerSleeping.store(1, std::memory_order_seq_cst);
+    if (ch.inbound.empty() && ch.controlPosted.load(std::memory_order_seq_cst) == m_controlSeen) sleepUntil(deadline);
+    if (auto ok = pumpControl(true); !ok) return std::unexpected(ok.error());
+  }
+}
+
+void Client::release(Message&& message) {
+  if (!message.valid()) return;
+  (void)m_memory->manager().free(message.m_location.arena, message.m_location.offset);
+  message.m_bytes = {};
+  layout::Channels& ch = m_memory->channels();
+  if (ch.engineWantsRoom.load(std::memory_order_seq_cst) && ch.engineWantsRoom.exchange(0, std::memory_order_seq_cst))
+    ringDoorbell(m_toEngine.get());
+}
+
+}  // namespace ipcsync

@@ -1,0 +1,136 @@
+// Forwarding: the engine moves each sender's Locations into their receivers' blocks.
+//
+// For each Location a sender posts, the engine checks it (a Copy of at least one byte, on an
+// open session the sender belongs to, naming an allocated run of the sender's block that holds
+// the length), allocates a run in the receiver's block through the receiver's manager, copies,
+// posts the new Location into the receiver's inbound ring, and frees the sender's run. A sender
+// that posts anything else is disconnected and reclaimed. When the receiver's block or ring is
+// full, the message stays at the head of the sender's ring (order per session is kept, nothing is
+// dropped) and the engine asks the receiver to ring its doorbell when it releases something.
+#include <cstring>
+
+#include "engine_impl.h"
+#include "socket_io.h"
+
+namespace ipcsync {
+namespace {
+
+constexpr std::uint64_t kBatch = 64;  // messages per sender per round, for fairness
+
+std::string describeLocation(const Location& l) {
+  return "(arena " + std::to_string(l.arena) + ", offset " + std::to_string(l.offset) + ", length " +
+         std::to_string(l.length) + ", session " + std::to_string(l.channel) + ")";
+}
+
+}  // namespace
+
+bool Engine::Impl::forwardAll() {
+  bool moved = false;
+  for (std::uint32_t slot = 0; slot < m_slots.size(); ++slot)
+    if (m_slots[slot] && forwardFrom(slot)) moved = true;
+  return moved;
+}
+
+void Engine::Impl::kick(std::uint32_t slot, Errc code, const std::string& detail) {
+  Registered& r = *m_slots[slot];
+  const std::string who = "'" + std::string(r.record.nameView()) + "' (pid " + std::to_string(r.record.pid) + ")";
+  protocol::Refusal k;
+  k.head.type = protocol::Type::Kicked;
+  k.code = static_cast<std::uint32_t>(code);
+  std::strncpy(k.detail, detail.c_str(), sizeof k.detail - 1);
+  (void)post(slot, io::asBytes(k));
+  log(LogLevel::Warn, "disconnecting " + who + ": " + detail);
+  reclaim(slot, "disconnected: " + detail);
+}
+
+bool Engine::Impl::forwardFrom(std::uint32_t slot) {
+  Registered& src = *m_slots[slot];
+  layout::Channels& ch = src.memory->channels();
+  const auto pending = ch.outbound.pending();
+  if (!pending) {
+    kick(slot, Errc::ProtocolError, "corrupted its outbound ring (more entries than slots)");
+    return true;
+  }
+  bool moved = false;
+  while (!src.deferredFrees.empty()) {
+    const Location& l = src.deferredFrees.back();
+    auto freed = src.memory->manager().free(l.arena, l.offset);
+    if (!freed && freed.error() == Errc::LockTimeout) break;
+    if (!freed) {
+      kick(slot, Errc::ProtocolError, "released a run while the engine was copying it " + describeLocation(l));
+      return true;
+    }
+    src.deferredFrees.pop_back();
+    moved = true;
+  }
+  for (std::uint64_t n = std::min(*pending, kBatch); n > 0; --n) {
+    const Location loc = ch.outbound.front();  // a copy: what we validate is what we use
+    if (loc.kind != LocationKind::Copy || loc.length == 0) {
+      kick(slot, Errc::ProtocolError, "posted an invalid Location " + describeLocation(loc));
+      return true;
+    }
+    auto session = m_sessions.find(loc.channel);
+    const bool party = session != m_sessions.end() &&
+                       ((session->second.slot[0] == slot && session->second.generation[0] == src.record.generation) ||
+                        (session->second.slot[1] == slot && session->second.generation[1] == src.record.generation));
+    if (session != m_sessions.end() && !party) {
+      kick(slot, Errc::ProtocolError, "posted a Location on another process's session " + describeLocation(loc));
+      return true;
+    }
+    auto run = src.memory->manager().checkAllocated(loc.arena, loc.offset, loc.length);
+    if (!run) {
+      if (run.error() == Errc::LockTimeout) return moved;  // the owner is inside its manager; next round
+      kick(slot, Errc::ProtocolError,
+           "posted a Location that is not an allocated run of its block (" + std::string(describe(run.error())) + ") " +
+               describeLocation(loc));
+      return true;
+    }
+    if (session == m_sessions.end() || !session->second.open) {
+      // Sent before the sender learned that the session closed: the message has nowhere to go.
+      if (auto freed = src.memory->manager().free(loc.arena, loc.offset); !freed) src.deferredFrees.push_back(loc);
+      ch.outbound.pop();
+      ++src.record.traffic.dropped;
+      moved = true;
+      continue;
+    }
+    const std::uint32_t dstSlot = session->second.slot[0] == slot ? session->second.slot[1] : session->second.slot[0];
+    Registered& dst = *m_slots[dstSlot];
+    layout::Channels& dch = dst.memory->channels();
+
+    // Room in the receiver: a ring slot and a run. If either is missing, ask for a doorbell on
+    // release, then look once more (the release may have happened in between).
+    auto room = [&]() -> std::expected<Allocation, Errc> {
+      if (dch.inbound.tail.load(std::memory_order_relaxed) - dch.inbound.head.load(std::memory_order_acquire) >= kRingCapacity)
+        return std::unexpected(Errc::WouldBlock);
+      return dst.memory->manager().allocate(loc.length);
+    };
+    auto target = room();
+    if (!target) {
+      if (dch.engineWantsRoom.exchange(1, std::memory_order_seq_cst) == 0) ++dst.record.traffic.waitsForRoom;
+      target = room();
+      if (!target) return moved;
+    }
+    std::memcpy(dst.memory->bytes(*target).data(), src.memory->bytes(*run).data(), loc.length);
+    dch.inbound.push(Location{target->arena, LocationKind::Copy, target->offset, loc.length, loc.sequence, loc.channel,
+                              loc.correlation});
+    ch.outbound.pop();
+    moved = true;
+    ++src.record.traffic.messagesOut;
+    src.record.traffic.bytesOut += loc.length;
+    ++dst.record.traffic.messagesIn;
+    dst.record.traffic.bytesIn += loc.length;
+    if (dch.ownerSleeping.load(std::memory_order_seq_cst)) ring(dst.toClient.get());
+    if (auto freed = src.memory->manager().free(loc.arena, loc.offset); !freed) {
+      if (freed.error() == Errc::LockTimeout) {
+        src.deferredFrees.push_back(loc);  // the owner is inside its manager (or was preempted there)
+        continue;
+      }
+      kick(slot, Errc::ProtocolError, "released a run while the engine was copying it " + describeLocation(loc));
+      return true;
+    }
+  }
+  if (moved && ch.ownerWantsRoom.load(std::memory_order_seq_cst)) ring(src.toClient.get());
+  return moved;
+}
+
+}  // namespace ipcsync

@@ -1,0 +1,125 @@
+// The engine's private state and its parts (private to ipccore): registration and the event loop
+// (engine.cpp), sessions (engine_sessions.cpp) and forwarding (engine_forwarding.cpp).
+#pragma once
+
+#include <sys/epoll.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ipcsync/ipccore/admin_segment.h"
+#include "ipcsync/ipccore/engine.h"
+#include "ipcsync/ipccore/process_memory.h"
+#include "namespace_dir.h"
+#include "protocol.h"
+
+namespace ipcsync {
+
+// epoll tags: the kind in the high 32 bits, an index (fd or slot) in the low.
+enum class Tag : std::uint32_t { Listen = 1, Stop, Timer, Pending, Client, Doorbell };
+std::uint64_t tag(Tag t, std::uint32_t index);
+std::uint64_t realtimeNs();
+
+struct PeerCredentials {
+  pid_t pid = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+};
+
+struct Registered {
+  UniqueFd socket;
+  std::unique_ptr<ProcessMemory> memory;
+  UniqueFd toClient;  // eventfd the engine signals when it posts to the client
+  UniqueFd toEngine;  // eventfd the client signals when it posts to the engine
+  ProcessRecord record;
+  // Runs of this client's block the engine has copied out but could not free yet because the
+  // owner held its manager lock; freed at the next round.
+  std::vector<Location> deferredFrees;
+};
+
+struct Pending {
+  UniqueFd socket;
+  std::chrono::steady_clock::time_point deadline;
+};
+
+// A session between two registered processes: `ends[0]` opened it, `ends[1]` accepted.
+struct SessionEntry {
+  std::uint32_t slot[2];
+  std::uint64_t generation[2];
+  bool open = false;        // false while the offer waits for an answer
+  std::uint32_t token = 0;  // the opener's token, echoed in the result
+};
+
+class Engine::Impl {
+ public:
+  Impl(EngineConfig config, LogSink log) : m_config(std::move(config)), m_log(std::move(log)) {}
+
+  std::expected<void, Error> start();
+  std::expected<void, Error> run();
+  void requestStop() noexcept {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(m_stopFd.get(), &one, sizeof one);
+  }
+  void log(LogLevel level, const std::string& text) const {
+    if (m_log) m_log(level, text);
+  }
+
+  EngineConfig m_config;
+  LogSink m_log;
+  std::optional<NamespaceDir> m_dir;
+  std::filesystem::path m_socketPath;
+  std::unique_ptr<AdminSegment> m_admin;
+  UniqueFd m_listen, m_epoll, m_stopFd, m_timerFd;
+  std::map<int, Pending> m_pending;
+  std::vector<std::optional<Registered>> m_slots;
+  std::vector<std::uint64_t> m_generations;
+  std::uint32_t m_registered = 0;
+  std::unordered_map<std::uint32_t, SessionEntry> m_sessions;
+  std::uint32_t m_nextSession = 1;
+
+ private:
+  enum class Dispatch { Continue, Stop };
+
+  // engine.cpp: registration, the event loop, reclaiming.
+  std::expected<void, Error> watch(int fd, Tag t, std::uint32_t index, std::uint32_t events = EPOLLIN);
+  Dispatch dispatchEvents(int timeoutMs);
+  void acceptAll();
+  void onHello(int fd);
+  void refuse(int fd, Errc code, const std::string& detail);
+  std::expected<void, Error> registerProcess(UniqueFd& socket, const PeerCredentials& peer,
+                                             const protocol::Hello& hello, std::uint32_t slot);
+  void onClient(std::uint32_t slot);
+  void reclaim(std::uint32_t slot, const std::string& reason);
+  void tick();
+  void setSleeping(bool sleeping);
+  // Sends one control message to the client in `slot` and bumps its controlPosted counter.
+  bool post(std::uint32_t slot, std::span<const std::byte> message);
+  void ring(int eventFd);
+
+  // engine_sessions.cpp
+  void onOpenSession(std::uint32_t slot, const protocol::OpenSession& m);
+  void onSessionAnswer(std::uint32_t slot, const protocol::SessionAnswer& m);
+  void onCloseSession(std::uint32_t slot, const protocol::SessionEvent& m);
+  void closeSessionsOf(std::uint32_t slot);
+  std::optional<std::uint32_t> findByName(std::string_view name) const;
+  bool live(std::uint32_t slot, std::uint64_t generation) const;
+
+  // engine_forwarding.cpp
+  bool forwardAll();
+  // Moves up to a batch of messages out of the slot's outbound ring. Returns true if any moved.
+  bool forwardFrom(std::uint32_t slot);
+  // Disconnects a client that broke the protocol, telling it why.
+  void kick(std::uint32_t slot, Errc code, const std::string& detail);
+
+  friend class Engine;
+};
+
+}  // namespace ipcsync

@@ -1,0 +1,398 @@
+// The communications phase between real processes: sessions, FIFO delivery with integrity,
+// back-pressure, peers that die, clients that lie, and event-loop wake-ups.
+#include <signal.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <thread>
+
+#include "control_view.h"
+#include "ipcsync/ipccore/admin_segment.h"
+#include "ipcsync/ipccore/client.h"
+#include "processes.h"
+
+namespace ipcsync {
+namespace {
+
+using namespace std::chrono_literals;
+using test::Child;
+using test::EngineProcess;
+
+// Payload: every 8-byte word is mixed from (sequence, word index); a short tail too. The receiver
+// recomputes it, so any lost, reordered, duplicated or damaged byte shows.
+std::uint64_t word(std::uint64_t seq, std::uint64_t i) {
+  std::uint64_t x = seq * 0x9E3779B97F4A7C15ULL ^ (i + 1) * 0xC2B2AE3D27D4EB4FULL;
+  return x ^ (x >> 29);
+}
+void fill(std::span<std::byte> b, std::uint64_t seq) {
+  const std::size_t words = b.size() / 8;
+  auto* w = reinterpret_cast<std::uint64_t*>(b.data());
+  for (std::size_t i = 0; i < words; ++i) w[i] = word(seq, i);
+  for (std::size_t i = words * 8; i < b.size(); ++i) b[i] = static_cast<std::byte>(word(seq, i) & 0xff);
+}
+bool intact(std::span<const std::byte> b, std::uint64_t seq) {
+  const std::size_t words = b.size() / 8;
+  const auto* w = reinterpret_cast<const std::uint64_t*>(b.data());
+  for (std::size_t i = 0; i < words; ++i)
+    if (w[i] != word(seq, i)) return false;
+  for (std::size_t i = words * 8; i < b.size(); ++i)
+    if (b[i] != static_cast<std::byte>(word(seq, i) & 0xff)) return false;
+  return true;
+}
+
+class MessagingTest : public ::testing::Test {
+ protected:
+  void startEngine(std::vector<std::string> extra = {}) {
+    ns = test::uniqueNamespace("msg");
+    engine = EngineProcess::start(ns, dir.path(), std::move(extra));
+    ASSERT_TRUE(engine);
+  }
+  ConnectOptions options(const std::string& name) {
+    ConnectOptions o;
+    o.ns = ns;
+    o.name = name;
+    return o;
+  }
+  bool registered(const std::string& name) {
+    auto a = AdminSegment::open(ns);
+    if (!a) return false;
+    for (const auto& [slot, r] : (*a)->snapshot())
+      if (r.nameView() == name && r.state == RecordState::Registered) return true;
+    return false;
+  }
+  std::optional<ProcessRecord> record(const std::string& name) {
+    auto a = AdminSegment::open(ns);
+    if (!a) return std::nullopt;
+    for (const auto& [slot, r] : (*a)->snapshot())
+      if (r.nameView() == name) return r;
+    return std::nullopt;
+  }
+  // A receiver child that accepts one session and checks `count` messages; exit 0 when all
+  // arrived in order and intact.
+  // With `hold` (a pipe), it stays registered after the last message until the parent closes the
+  // pipe's write end.
+  Child receiver(const std::string& name, std::uint64_t count, std::chrono::milliseconds startDelay = 0ms,
+                 const int* hold = nullptr) {
+    const int holdFd = hold ? hold[0] : -1;
+    const int otherEnd = hold ? hold[1] : -1;
+    return Child([=, this] {
+      if (otherEnd >= 0) ::close(otherEnd);
+      auto c = Client::connect(options(name));
+      if (!c) return 10;
+      std::this_thread::sleep_for(startDelay);
+      for (std::uint64_t expect = 1; expect <= count; ++expect) {
+        auto m = (*c)->receive(30s);
+        if (!m) {
+          std::fprintf(stderr, "receiver: %s after %llu messages\n", m.error().message().c_str(),
+                       static_cast<unsigned long long>(expect - 1));
+          return 11;
+        }
+        if (m->sequence() != expect) return 12;
+        if (!intact(m->bytes(), expect)) return 13;
+        (*c)->release(std::move(*m));
+      }
+      char x;
+      if (holdFd >= 0) [[maybe_unused]] auto n = ::read(holdFd, &x, 1);
+      return 0;
+    });
+  }
+
+  test::TempDir dir;
+  std::string ns;
+  std::optional<EngineProcess> engine;
+};
+
+TEST_F(MessagingTest, OpensASessionAndDeliversAMessage) {
+  startEngine();
+  auto rx = Client::connect(options("rx"));
+  auto tx = Client::connect(options("tx"));
+  ASSERT_TRUE(rx && tx);
+  std::thread answer([&] {
+    auto m = (*rx)->receive(5s);  // answers the session offer while it waits, then gets the message
+    ASSERT_TRUE(m) << m.error().message();
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(m->bytes().data()), m->bytes().size()), "hello, crm");
+    EXPECT_EQ(m->sequence(), 1u);
+    EXPECT_EQ((*rx)->peerOf(m->session()), "tx");
+    (*rx)->release(std::move(*m));
+  });
+  auto s = (*tx)->openSession("rx");
+  ASSERT_TRUE(s) << s.error().message();
+  EXPECT_EQ((*tx)->peerOf(*s), "rx");
+  auto loan = (*tx)->loan(10);
+  ASSERT_TRUE(loan);
+  std::memcpy(loan->bytes().data(), "hello, crm", 10);
+  ASSERT_TRUE((*tx)->send(*s, *loan));
+  EXPECT_FALSE(loan->valid()) << "a sent loan is consumed";
+  answer.join();
+  EXPECT_TRUE(test::waitFor([&] { return record("tx") && record("tx")->stats.bytesInUse == 0; }, 2s))
+      << "the engine released the sender's run after copying";
+}
+
+TEST_F(MessagingTest, RefusedUnknownAndClosedSessionsAreClearErrors) {
+  startEngine();
+  auto rx = Client::connect(options("picky"));
+  auto tx = Client::connect(options("tx"));
+  ASSERT_TRUE(rx && tx);
+  (*rx)->setSessionPolicy([](std::string_view from) { return from != "tx"; });
+  std::atomic<bool> stop{false};
+  std::thread pump([&] {
+    while (!stop) (void)(*rx)->receive(20ms);
+  });
+  auto refused = (*tx)->openSession("picky");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::SessionRefused);
+  EXPECT_NE(refused.error().detail.find("'picky' refused"), std::string::npos) << refused.error().message();
+  auto nobody = (*tx)->openSession("nobody");
+  ASSERT_FALSE(nobody);
+  EXPECT_EQ(nobody.error().code, Errc::NoSuchPeer);
+  stop = true;
+  pump.join();
+
+  (*rx)->setSessionPolicy({});
+  stop = false;
+  std::thread pump2([&] {
+    while (!stop) (void)(*rx)->receive(20ms);
+  });
+  auto s = (*tx)->openSession("picky");
+  ASSERT_TRUE(s) << s.error().message();
+  stop = true;
+  pump2.join();
+  // The receiver closes; the sender learns it (any call that talks to the engine reads the news)
+  // and its next send says so.
+  ASSERT_TRUE((*rx)->closeSession(*s));
+  ASSERT_TRUE(test::waitFor([&] { return (*tx)->ping() && !(*tx)->peerOf(*s); }, 2s)) << "the sender is told";
+  auto loan = (*tx)->loan(64);
+  ASSERT_TRUE(loan);
+  auto r = (*tx)->trySend(*s, *loan);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::SessionClosed);
+  EXPECT_NE(r.error().detail.find("'picky' closed the session"), std::string::npos) << r.error().message();
+  EXPECT_TRUE(loan->valid()) << "a failed send leaves the loan with the caller";
+  (*tx)->abandon(std::move(*loan));
+}
+
+TEST_F(MessagingTest, DeliversInOrderAndIntactAcrossRandomSizes) {
+  startEngine({"--max-arenas", "16"});
+  const char* env = std::getenv("IPCSYNC_FIFO_MESSAGES");
+  const std::uint64_t count = env ? std::strtoull(env, nullptr, 10) : 200000;
+  const std::uint32_t seed = std::random_device{}();
+  std::printf("seed %u, %llu messages\n", seed, static_cast<unsigned long long>(count));
+  Child rx = receiver("rx", count);
+  ASSERT_TRUE(test::waitFor([&] { return registered("rx"); }, 5s));
+  auto tx = Client::connect(options("tx"));
+  ASSERT_TRUE(tx);
+  auto s = (*tx)->openSession("rx", 5s);
+  ASSERT_TRUE(s) << s.error().message();
+  std::mt19937_64 rng(seed);
+  std::uint64_t bytes = 0;
+  for (std::uint64_t seq = 1; seq <= count; ++seq) {
+    // Log-uniform from 1 B to 1 MiB: every size class is exercised, small ones most often.
+    const auto size = static_cast<std::uint64_t>(std::exp2(std::uniform_real_distribution<double>(0, 20)(rng)));
+    auto loan = (*tx)->loan(size);
+    for (int tries = 0; !loan && loan.error().code == Errc::OutOfMemory && tries < 30000; ++tries) {
+      std::this_thread::sleep_for(100us);  // our own block is full of messages the engine has not copied yet
+      loan = (*tx)->loan(size);
+    }
+    ASSERT_TRUE(loan) << loan.error().message();
+    fill(loan->bytes(), seq);
+    auto sent = (*tx)->send(*s, *loan, 30s);
+    ASSERT_TRUE(sent) << sent.error().message() << " at message " << seq;
+    bytes += size;
+  }
+  EXPECT_EQ(rx.wait(), 0) << "the receiver saw every message in order and intact";
+  std::printf("%.1f MiB in %llu messages\n", static_cast<double>(bytes) / (1 << 20), static_cast<unsigned long long>(count));
+}
+
+TEST_F(MessagingTest, BackPressureHoldsMessagesWithoutLossOrUnboundedGrowth) {
+  // Small blocks: the receiver's holds 2048 messages of 64 B, then the engine must wait, then
+  // the sender's ring (1024 entries) fills.
+  startEngine({"--max-arenas", "2", "--arena-size", "64KiB"});
+  const std::uint64_t count = 20000;
+  int hold[2];
+  ASSERT_EQ(::pipe(hold), 0);
+  Child rx = receiver("slow", count, 1000ms, hold);  // stalls before it reads anything
+  ::close(hold[0]);
+  ASSERT_TRUE(test::waitFor([&] { return registered("slow"); }, 5s));
+  auto tx = Client::connect(options("fast"));
+  ASSERT_TRUE(tx);
+  auto s = (*tx)->openSession("slow", 5s);
+  ASSERT_TRUE(s);
+  std::uint64_t wouldBlock = 0;
+  for (std::uint64_t seq = 1; seq <= count; ++seq) {
+    auto loan = (*tx)->loan(64);
+    ASSERT_TRUE(loan) << loan.error().message();
+    fill(loan->bytes(), seq);
+    auto r = (*tx)->trySend(*s, *loan);
+    if (!r) {
+      ASSERT_EQ(r.error().code, Errc::WouldBlock) << r.error().message();
+      ++wouldBlock;
+      ASSERT_TRUE((*tx)->send(*s, *loan, 30s));
+    }
+  }
+  std::optional<ProcessRecord> after;
+  EXPECT_TRUE(test::waitFor([&] {
+    after = record("slow");
+    return after && after->traffic.messagesIn == count;
+  }, 30s)) << "every message reached the receiver";
+  ::close(hold[1]);
+  EXPECT_EQ(rx.wait(), 0) << "every message arrived, in order and intact";
+  EXPECT_GT(wouldBlock, 0u) << "the stalled receiver pushed back on the sender";
+  ASSERT_TRUE(after);
+  EXPECT_GT(after->traffic.waitsForRoom, 0u) << "the engine waited for room in the receiver's block";
+  EXPECT_LE(after->stats.activeArenas, 2u) << "the receiver's block stayed within its bound";
+}
+
+TEST_F(MessagingTest, ASenderLearnsThatItsPeerWasKilledAndNothingLeaks) {
+  startEngine();
+  Child rx = receiver("doomed", 1'000'000'000);
+  ASSERT_TRUE(test::waitFor([&] { return registered("doomed"); }, 5s));
+  auto tx = Client::connect(options("tx"));
+  ASSERT_TRUE(tx);
+  auto s = (*tx)->openSession("doomed", 5s);
+  ASSERT_TRUE(s);
+  std::optional<Error> failure;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (std::uint64_t seq = 1; !failure; ++seq) {
+    if (seq == 2000) rx.kill(SIGKILL);
+    auto loan = (*tx)->loan(512);
+    if (!loan) continue;
+    fill(loan->bytes(), seq);
+    if (auto r = (*tx)->send(*s, *loan, 5s); !r) {
+      failure = r.error();
+      (*tx)->abandon(std::move(*loan));
+    }
+    ASSERT_LT(std::chrono::steady_clock::now() - t0, 20s) << "the sender was never told";
+  }
+  EXPECT_EQ(failure->code, Errc::PeerGone) << failure->message();
+  EXPECT_NE(failure->detail.find("'doomed' has gone"), std::string::npos) << failure->message();
+  EXPECT_TRUE(test::waitFor([&] { return !registered("doomed"); }, 5s));
+  EXPECT_TRUE(test::waitFor([&] { return (*tx)->stats()->bytesInUse == 0; }, 5s))
+      << "messages that were still in the sender's ring were released, not leaked";
+  EXPECT_TRUE((*tx)->ping());
+}
+
+TEST_F(MessagingTest, AClientInAnEpollLoopIsWokenByItsDescriptor) {
+  startEngine();
+  Child tx([&] {
+    auto c = Client::connect(options("tx"));
+    if (!c) return 1;
+    if (!test::waitFor([&] { return registered("loop"); }, 5s)) return 5;
+    auto s = (*c)->openSession("loop", 5s);
+    if (!s) return 2;
+    for (int i = 0; i < 3; ++i) {
+      std::this_thread::sleep_for(50ms);  // long enough for the receiver to be asleep in epoll
+      auto loan = (*c)->loan(8);
+      if (!loan) return 3;
+      std::memcpy(loan->bytes().data(), "wake up!", 8);
+      if (!(*c)->send(*s, *loan)) return 4;
+    }
+    std::this_thread::sleep_for(200ms);
+    return 0;
+  });
+  auto rx = Client::connect(options("loop"));
+  ASSERT_TRUE(rx);
+  UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ASSERT_EQ(::epoll_ctl(ep.get(), EPOLL_CTL_ADD, (*rx)->pollFd(), &ev), 0);
+  int got = 0, idle = 0;
+  for (int wakeups = 0; got < 3 && wakeups < 100; ++wakeups) {
+    epoll_event out{};
+    ASSERT_EQ(::epoll_wait(ep.get(), &out, 1, 5000), 1) << "not woken after " << got << " messages";
+    for (bool first = true;; first = false) {
+      auto m = (*rx)->tryReceive();
+      ASSERT_TRUE(m) << m.error().message();
+      if (!m->valid()) {
+        idle += first;  // woken for nothing (a session offer also wakes it, once)
+        break;
+      }
+      EXPECT_EQ(std::memcmp(m->bytes().data(), "wake up!", 8), 0);
+      (*rx)->release(std::move(*m));
+      ++got;
+    }
+  }
+  EXPECT_EQ(got, 3);
+  EXPECT_LE(idle, 3) << "woken without cause";
+  EXPECT_EQ(tx.wait(), 0);
+}
+
+// A client that posts a forged Location is disconnected and reclaimed; the engine and everyone
+// else carry on. Each case runs in its own child so that it can be kicked.
+class MaliciousLocationTest : public MessagingTest, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(MaliciousLocationTest, DisconnectsTheLiarAndKeepsServingOthers) {
+  startEngine();
+  const std::string kind = GetParam();
+  // Two honest clients with a session between them, before and after.
+  auto a = Client::connect(options("honest-a"));
+  auto b = Client::connect(options("honest-b"));
+  ASSERT_TRUE(a && b);
+  std::atomic<bool> stop{false};
+  std::thread pump([&] {
+    while (!stop) {
+      if (auto m = (*b)->receive(10ms); m) (*b)->release(std::move(*m));
+    }
+  });
+  auto honest = (*a)->openSession("honest-b");
+  ASSERT_TRUE(honest);
+
+  Child liar([&] {
+    auto c = Client::connect(options("liar"));
+    if (!c) return 10;
+    auto s = (*c)->openSession("honest-b", 5s);
+    if (!s) return 11;
+    auto view = test::ControlView::find(ns, "liar", (*c)->geometry());
+    if (!view) return 12;
+    auto loan = (*c)->loan(256);
+    if (!loan) return 13;
+    const auto g = (*c)->geometry();
+    Location l{0, LocationKind::Copy, 0, 256, 1, *s, 0};
+    if (kind == std::string("out-of-bounds")) l.arena = g.maxArenas + 3;
+    else if (kind == std::string("overflowing-length")) { l.offset = 64; l.length = ~std::uint64_t{0} - 10; }
+    else if (kind == std::string("unallocated")) l.offset = g.arenaSize() / 2;
+    else if (kind == std::string("foreign-session")) l.channel = *honest;
+    else if (kind == std::string("bad-kind")) l.kind = static_cast<LocationKind>(77);
+    else if (kind == std::string("already-released")) {
+      (*c)->abandon(std::move(*loan));  // the run is free again, then we post it anyway
+    }
+    auto& ring = view->channels().outbound;
+    if (kind == std::string("corrupt-ring")) ring.tail.store(ring.head.load() + kRingCapacity * 5);
+    else ring.push(l);
+    // The engine notices at its next round; our next call reports the disconnection.
+    for (int i = 0; i < 500; ++i) {
+      auto m = (*c)->receive(10ms);
+      if (!m && m.error().code == Errc::Disconnected) {
+        std::fprintf(stderr, "liar: %s\n", m.error().message().c_str());
+        return 0;
+      }
+    }
+    return 14;
+  });
+  EXPECT_EQ(liar.wait(), 0) << kind << ": the liar was not told it was disconnected";
+  EXPECT_TRUE(test::waitFor([&] { return !registered("liar"); }, 5s)) << kind << ": not reclaimed";
+  EXPECT_NE(engine->log().find("disconnecting 'liar'"), std::string::npos) << engine->log();
+  // The honest pair still talks.
+  auto loan = (*a)->loan(128);
+  ASSERT_TRUE(loan);
+  EXPECT_TRUE((*a)->send(*honest, *loan)) << kind;
+  EXPECT_TRUE((*a)->ping());
+  stop = true;
+  pump.join();
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, MaliciousLocationTest,
+                         ::testing::Values("out-of-bounds", "overflowing-length", "unallocated", "already-released",
+                                           "foreign-session", "bad-kind", "corrupt-ring"),
+                         [](const auto& param) {
+                           std::string n = param.param;
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
+
+}  // namespace
+}  // namespace ipcsync
