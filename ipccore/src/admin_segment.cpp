@@ -133,8 +133,7 @@ std::expected<std::unique_ptr<AdminSegment>, Error> AdminSegment::create(std::st
   copyString(hdr->ns, sizeof hdr->ns, ns);
   copyString(hdr->socketPath, sizeof hdr->socketPath, engine.socketPath);
   for (std::uint32_t i = 0; i < capacity; ++i) new (base + kRecordsOffset + i * kRecordStride) SeqLocked<ProcessRecord>();
-  hdr->magic.store(layout::kAdminMagic, std::memory_order_release);
-  return seg;
+  return seg;  // magic stays 0 ("starting") until publish()
 }
 
 std::expected<std::unique_ptr<AdminSegment>, Error> AdminSegment::open(std::string_view ns) {
@@ -151,6 +150,8 @@ std::expected<std::unique_ptr<AdminSegment>, Error> AdminSegment::open(std::stri
                                Mapping::Access::ReadOnly, name.c_str());
     if (!mapped) return std::unexpected(mapped.error());
     seg->m_mapping = std::move(*mapped);
+    struct stat st {};
+    if (::fstat(shm.get_mapping_handle().handle, &st) == 0) seg->m_ownerUid = st.st_uid;
   } catch (const bip::interprocess_exception& e) {
     if (e.get_error_code() == bip::not_found_error)
       return std::unexpected(Error{Errc::EngineNotRunning, "no engine serves namespace '" + std::string(ns) +
@@ -162,8 +163,12 @@ std::expected<std::unique_ptr<AdminSegment>, Error> AdminSegment::open(std::stri
   const auto& hdr = seg->header();
   // A creator that has not finished initialising yet shows magic 0; that is "not running yet".
   const std::uint32_t magic = hdr.magic.load(std::memory_order_acquire);
-  if (magic == 0)
-    return std::unexpected(Error{Errc::EngineNotRunning, "the engine of namespace '" + std::string(ns) + "' is still starting"});
+  if (magic == 0) {
+    if (seg->engineAlive())
+      return std::unexpected(Error{Errc::EngineBusy, "the engine of namespace '" + std::string(ns) + "' (pid " +
+                                                         std::to_string(seg->header().enginePid) + ") is still starting"});
+    return std::unexpected(Error{Errc::EngineNotRunning, "/dev/shm/" + name + " was left by an engine that died while starting"});
+  }
   if (magic != layout::kAdminMagic || hdr.layoutVersion != layout::kAdminLayoutVersion)
     return std::unexpected(Error{Errc::BadSegment, "/dev/shm/" + name + " has layout version " +
                                                        std::to_string(hdr.layoutVersion) + ", this build reads " +
@@ -193,15 +198,19 @@ std::uint64_t AdminSegment::heartbeatNs() const noexcept {
   return header().heartbeatNs.load(std::memory_order_relaxed);
 }
 
-ProcessRecord AdminSegment::load(std::uint32_t slot) const noexcept { return records()[slot].load(); }
+std::optional<ProcessRecord> AdminSegment::load(std::uint32_t slot) const noexcept { return records()[slot].load(); }
 
 std::vector<std::pair<std::uint32_t, ProcessRecord>> AdminSegment::snapshot() const {
   std::vector<std::pair<std::uint32_t, ProcessRecord>> out;
   for (std::uint32_t i = 0; i < m_capacity; ++i) {
-    ProcessRecord r = load(i);
-    if (r.state != RecordState::Free) out.emplace_back(i, r);
+    auto r = load(i);  // nothing when an engine died in the middle of writing it
+    if (r && r->state != RecordState::Free) out.emplace_back(i, *r);
   }
   return out;
+}
+
+void AdminSegment::publish() noexcept {
+  const_cast<layout::AdminHeader&>(header()).magic.store(layout::kAdminMagic, std::memory_order_release);
 }
 
 void AdminSegment::store(std::uint32_t slot, const ProcessRecord& record) noexcept { records()[slot].store(record); }

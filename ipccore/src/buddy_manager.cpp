@@ -74,6 +74,12 @@ std::expected<void, Errc> BuddyManager::lock() const noexcept {
 
 void BuddyManager::unlock() const noexcept { m_shared->lock.store(0, std::memory_order_release); }
 
+bool BuddyManager::validHead(std::uint32_t unit, std::uint32_t order) const noexcept {
+  if (unit >= m_totalUnits || order > m_geometry.topOrder()) return false;
+  if (unit & ((1U << order) - 1)) return false;
+  return m_shared->arenaActive[unit >> m_geometry.topOrder()] != 0;
+}
+
 void BuddyManager::pushFree(std::uint32_t unit, std::uint32_t order) noexcept {
   const std::uint32_t head = m_shared->freeHead[order];
   m_units[unit] = UnitMeta{head, kNil, UnitState::FreeHead, static_cast<std::uint8_t>(order), 0};
@@ -83,6 +89,7 @@ void BuddyManager::pushFree(std::uint32_t unit, std::uint32_t order) noexcept {
 }
 
 std::expected<void, Errc> BuddyManager::removeFree(std::uint32_t unit, std::uint32_t order) noexcept {
+  if (!validHead(unit, order)) return std::unexpected(Errc::Corrupt);
   const UnitMeta meta = m_units[unit];
   if (meta.state != UnitState::FreeHead || meta.order != order || m_shared->freeBlocks[order] == 0)
     return std::unexpected(Errc::Corrupt);
@@ -104,7 +111,7 @@ std::expected<void, Errc> BuddyManager::removeFree(std::uint32_t unit, std::uint
 
 std::expected<std::uint32_t, Errc> BuddyManager::popFree(std::uint32_t order) noexcept {
   const std::uint32_t unit = m_shared->freeHead[order];
-  if (!validUnit(unit)) return std::unexpected(Errc::Corrupt);
+  if (!validHead(unit, order)) return std::unexpected(Errc::Corrupt);
   if (auto removed = removeFree(unit, order); !removed) return std::unexpected(removed.error());
   return unit;
 }
@@ -113,6 +120,8 @@ std::expected<void, Errc> BuddyManager::growArena() noexcept {
   if (m_shared->activeArenas >= m_geometry.maxArenas) return std::unexpected(Errc::OutOfMemory);
   for (std::uint32_t arena = 0; arena < m_geometry.maxArenas; ++arena) {
     if (m_shared->arenaActive[arena]) continue;
+    const UnitMeta& head = m_units[arena * m_geometry.unitsPerArena()];
+    if (head.state != UnitState::None) return std::unexpected(Errc::Corrupt);  // an inactive arena holds no runs
     m_shared->arenaActive[arena] = 1;
     ++m_shared->activeArenas;
     ++m_shared->arenasGrown;

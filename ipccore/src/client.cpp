@@ -1,6 +1,7 @@
 #include "ipcsync/ipccore/client.h"
 
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -31,19 +32,40 @@ milliseconds left(Clock::time_point deadline) {
 struct Target {
   std::string socketPath;
   std::int32_t enginePid = 0;  // 0 when not known (explicit runtime directory)
+  uid_t engineUid = 0;
 };
 
+bool trusted(const ConnectOptions& o, uid_t uid) { return o.engineUid ? uid == *o.engineUid : (uid == ::geteuid() || uid == 0); }
+
 std::expected<Target, Error> findEngine(const ConnectOptions& o) {
-  if (!o.runtimeDir.empty()) return Target{(o.runtimeDir / o.ns / "engine.sock").string(), 0};
+  if (!o.runtimeDir.empty())
+    return Target{(o.runtimeDir / o.ns / "engine.sock").string(), 0, o.engineUid.value_or(::geteuid())};
   auto admin = AdminSegment::open(o.ns);
   if (!admin) return std::unexpected(admin.error());
+  if (!trusted(o, (*admin)->ownerUid()))
+    return std::unexpected(Error{Errc::AccessDenied, "/dev/shm/" + AdminSegment::shmName(o.ns) + " belongs to uid " +
+                                                         std::to_string((*admin)->ownerUid()) +
+                                                         ", not to the engine's user; refusing to trust it (set ConnectOptions::engineUid if that user runs the engine)"});
   const EngineIdentity engine = (*admin)->engine();
   if (!(*admin)->engineAlive())
     return std::unexpected(Error{Errc::EngineNotRunning, "the engine of namespace '" + o.ns + "' (pid " +
                                                              std::to_string(engine.pid) +
                                                              ") is not running; its segment is stale. Start ipcsyncd --namespace " +
                                                              o.ns});
-  return Target{engine.socketPath, engine.pid};
+  return Target{engine.socketPath, engine.pid, (*admin)->ownerUid()};
+}
+
+// The process at the other end of the socket must be the engine the segment names.
+std::expected<void, Error> checkPeer(int fd, const Target& t, const ConnectOptions& o) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return std::unexpected(systemError("SO_PEERCRED", errno));
+  const bool pidOk = t.enginePid == 0 || cred.pid == t.enginePid;
+  if (!pidOk || !trusted(o, cred.uid) || (t.enginePid != 0 && cred.uid != t.engineUid))
+    return std::unexpected(Error{Errc::AccessDenied, "the process behind " + t.socketPath + " (pid " + std::to_string(cred.pid) +
+                                                         ", uid " + std::to_string(cred.uid) +
+                                                         ") is not the engine the namespace names; refusing to register with it"});
+  return {};
 }
 
 // One connection attempt. EngineBusy (retryable) when the listen backlog is full.
@@ -77,6 +99,10 @@ std::expected<std::unique_ptr<Client>, Error> Client::connect(const ConnectOptio
                                                             "' must be 1-47 printable characters without spaces"});
   const auto deadline = Clock::now() + o.timeout;
   auto target = findEngine(o);
+  while (!target && target.error().code == Errc::EngineBusy && left(deadline).count() > 0) {  // still starting
+    std::this_thread::sleep_for(std::min(milliseconds(2), left(deadline)));
+    target = findEngine(o);
+  }
   if (!target) return std::unexpected(target.error());
   const std::string enginePid = target->enginePid ? " (pid " + std::to_string(target->enginePid) + ")" : "";
 
@@ -99,8 +125,9 @@ std::expected<std::unique_ptr<Client>, Error> Client::connect(const ConnectOptio
       if (auto e = retryOrFail(std::move(busy))) return std::unexpected(*e);
       continue;
     }
+    if (auto ok = checkPeer(fd->get(), *target, o); !ok) return std::unexpected(ok.error());
     if (auto sent = io::sendMessage(fd->get(), io::asBytes(hello)); !sent)
-      return std::unexpected(Error{Errc::EngineGone, "the engine closed the connection during the rendezvous"});
+      return std::unexpected(Error{Errc::EngineGone, "the engine went away during the rendezvous (" + sent.error().detail + ")"});
     if (!io::waitReadable(fd->get(), left(deadline)))
       return std::unexpected(Error{Errc::EngineBusy, "the engine of namespace '" + o.ns + "'" + enginePid +
                                                          " did not answer within " + std::to_string(o.timeout.count()) +

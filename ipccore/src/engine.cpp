@@ -2,6 +2,8 @@
 
 #include <sched.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -42,9 +44,10 @@ std::optional<PeerCredentials> peerCredentials(int fd) {
   PeerCredentials out{cred.pid, cred.uid, cred.gid, {}};
   std::vector<gid_t> groups(64);
   socklen_t glen = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
-  if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &glen) != 0 && errno == ERANGE) {
-    groups.resize(glen / sizeof(gid_t));
-    if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &glen) != 0) glen = 0;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &glen) != 0) {
+    const bool retry = errno == ERANGE;
+    if (retry) groups.resize(glen / sizeof(gid_t));
+    if (!retry || ::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &glen) != 0) glen = 0;  // no groups known
   }
   groups.resize(glen / sizeof(gid_t));
   out.groups = std::move(groups);
@@ -89,6 +92,17 @@ std::expected<void, Error> Engine::Impl::start() {
     return std::unexpected(Error{Errc::InvalidArgument, "registry capacity must be 1..4096 (got " +
                                                             std::to_string(m_config.capacity) + ")"});
   if (m_config.runtimeDir.empty()) m_config.runtimeDir = defaultRuntimeDir();
+  // Each registration holds six descriptors (socket, control, block, two eventfds, pidfd).
+  rlimit files{};
+  ::getrlimit(RLIMIT_NOFILE, &files);
+  files.rlim_cur = files.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &files);
+  const rlim_t needed = rlim_t{m_config.capacity} * 6 + 64;
+  if (files.rlim_cur != RLIM_INFINITY && files.rlim_cur < needed)
+    return std::unexpected(Error{Errc::InvalidArgument, "a registry of " + std::to_string(m_config.capacity) + " needs about " +
+                                                            std::to_string(needed) + " file descriptors, but the limit is " +
+                                                            std::to_string(files.rlim_cur) +
+                                                            "; raise 'ulimit -n' or lower engine.capacity"});
   const bool othersAdmitted = !m_config.access.gids.empty() ||
                               std::ranges::any_of(m_config.access.uids, [](uid_t u) { return u != ::geteuid(); });
   auto dir = NamespaceDir::lock(m_config.runtimeDir, m_config.ns, othersAdmitted ? 0711 : 0700);
@@ -143,6 +157,7 @@ std::expected<void, Error> Engine::Impl::start() {
   for (auto [fd, t] : {std::pair{m_listen.get(), Tag::Listen}, {m_stopFd.get(), Tag::Stop}, {m_timerFd.get(), Tag::Timer}})
     if (auto ok = watch(fd, t, 0); !ok) return ok;
   m_admin->beat(realtimeNs());
+  m_admin->publish();  // only now can clients find us: the socket listens
   log(LogLevel::Info, "engine for namespace '" + m_config.ns + "' listening on " + m_socketPath.string() +
                           " (registry of " + std::to_string(m_config.capacity) + ", blocks of " +
                           formatBytes(m_config.geometry.arenaSize()) + " x " + std::to_string(m_config.geometry.maxArenas) +
@@ -201,6 +216,13 @@ Engine::Impl::Dispatch Engine::Impl::dispatchEvents(int timeoutMs) {
       case Tag::Timer: tick(); break;
       case Tag::Pending: onHello(static_cast<int>(index)); break;
       case Tag::Client: onClient(index); break;
+      case Tag::Pidfd: {
+        const std::uint32_t slot = index & 0xfff;
+        if (slot < m_slots.size() && m_slots[slot] &&
+            (m_slots[slot]->record.generation & 0xfffff) == (index >> 12))
+          reclaim(slot, "process exited");
+        break;
+      }
       case Tag::Doorbell:
         if (index < m_slots.size() && m_slots[index]) {
           std::uint64_t count;
@@ -234,9 +256,16 @@ void Engine::Impl::acceptAll() {
   for (;;) {
     UniqueFd fd(::accept4(m_listen.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
     if (!fd) {
-      if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-        log(LogLevel::Warn, systemError("accept", errno).message());
       if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // Out of descriptors: stop listening until the next tick instead of spinning on a
+        // socket that stays readable; the waiting clients time out or get in later.
+        log(LogLevel::Warn, systemError("accept (pausing new registrations until the next tick)", errno).message());
+        ::epoll_ctl(m_epoll.get(), EPOLL_CTL_DEL, m_listen.get(), nullptr);
+        m_listenPaused = true;
+      } else if (errno != EAGAIN) {
+        log(LogLevel::Warn, systemError("accept", errno).message());
+      }
       return;
     }
     const int raw = fd.get();
@@ -330,7 +359,8 @@ std::expected<void, Error> Engine::Impl::registerProcess(UniqueFd& socket, const
   const std::string label = m_config.ns + ":" + std::string(rec.nameView());
   auto memory = ProcessMemory::create(m_config.geometry, label, peer.pid, static_cast<std::int32_t>(::getpid()), generation);
   if (!memory) return undo(memory.error());
-  (*memory)->manager().setLockTimeout(std::chrono::microseconds(200));
+  // Short: the engine never waits on one client for long; what it cannot do now it retries.
+  (*memory)->manager().setLockTimeout(std::chrono::microseconds(20));
   UniqueFd toClient(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   UniqueFd toEngine(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!toClient || !toEngine) return undo(systemError("eventfd", errno));
@@ -351,9 +381,16 @@ std::expected<void, Error> Engine::Impl::registerProcess(UniqueFd& socket, const
     ::epoll_ctl(m_epoll.get(), EPOLL_CTL_DEL, socket.get(), nullptr);
     return undo(ok.error());
   }
+  // The socket closes when the last process holding it ends; a pidfd tells us when the process
+  // that registered ends, even if it forked a child that keeps the socket open.
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, peer.pid, 0)));
+  // Its tag carries the generation too: an exit event still queued when the slot is reused must
+  // not reclaim the newcomer.
+  if (pidfd && !watch(pidfd.get(), Tag::Pidfd, slot | static_cast<std::uint32_t>(generation << 12))) pidfd.reset();
   // From here on the slot owns the socket; closing it (reclaim) also leaves the epoll set.
 
-  m_slots[slot] = Registered{std::move(socket), std::move(*memory), std::move(toClient), std::move(toEngine), rec};
+  m_slots[slot] = Registered{std::move(socket), std::move(*memory), std::move(toClient), std::move(toEngine),
+                             std::move(pidfd), rec, {}};
   ++m_registered;
   log(LogLevel::Info, "registered '" + std::string(rec.nameView()) + "' (pid " + std::to_string(rec.pid) + ", uid " +
                           std::to_string(rec.uid) + ") in slot " + std::to_string(slot));
@@ -420,6 +457,7 @@ void Engine::Impl::reclaim(std::uint32_t slot, const std::string& reason) {
   m_admin->store(slot, r.record);
   closeSessionsOf(slot);
   ::epoll_ctl(m_epoll.get(), EPOLL_CTL_DEL, r.toEngine.get(), nullptr);
+  if (r.pidfd) ::epoll_ctl(m_epoll.get(), EPOLL_CTL_DEL, r.pidfd.get(), nullptr);
   const std::string who = "'" + std::string(r.record.nameView()) + "' (pid " + std::to_string(r.record.pid) + ")";
   // The owner is gone, so the lock is free unless it died inside; then the last figures serve.
   const auto last = r.memory->manager().stats();
@@ -436,6 +474,7 @@ void Engine::Impl::reclaim(std::uint32_t slot, const std::string& reason) {
 void Engine::Impl::tick() {
   std::uint64_t expirations = 0;
   [[maybe_unused]] auto n = ::read(m_timerFd.get(), &expirations, sizeof expirations);
+  if (m_listenPaused && watch(m_listen.get(), Tag::Listen, 0)) m_listenPaused = false;
   const std::uint64_t now = realtimeNs();
   m_admin->beat(now);
   for (std::uint32_t slot = 0; slot < m_slots.size(); ++slot) {

@@ -110,7 +110,12 @@ bool Engine::Impl::forwardFrom(std::uint32_t slot) {
       target = room();
       if (!target) return moved;
     }
-    std::memcpy(dst.memory->bytes(*target).data(), src.memory->bytes(*run).data(), loc.length);
+    const auto into = dst.memory->bytes(*target);
+    if (into.size() < loc.length) {  // only a scribbled-on manager hands out such a run
+      kick(dstSlot, Errc::Corrupt, "its block's manager handed out a run outside the block");
+      return true;
+    }
+    std::memcpy(into.data(), src.memory->bytes(*run).data(), loc.length);
     dch.inbound.push(Location{target->arena, LocationKind::Copy, target->offset, loc.length, loc.sequence, loc.channel,
                               loc.correlation});
     ch.outbound.pop();

@@ -23,7 +23,7 @@
 namespace ipcsync {
 
 // epoll tags: the kind in the high 32 bits, an index (fd or slot) in the low.
-enum class Tag : std::uint32_t { Listen = 1, Stop, Timer, Pending, Client, Doorbell };
+enum class Tag : std::uint32_t { Listen = 1, Stop, Timer, Pending, Client, Doorbell, Pidfd };
 std::uint64_t tag(Tag t, std::uint32_t index);
 std::uint64_t realtimeNs();
 
@@ -39,6 +39,7 @@ struct Registered {
   std::unique_ptr<ProcessMemory> memory;
   UniqueFd toClient;  // eventfd the engine signals when it posts to the client
   UniqueFd toEngine;  // eventfd the client signals when it posts to the engine
+  UniqueFd pidfd;     // readable when the registered process ends (may be invalid on old kernels)
   ProcessRecord record;
   // Runs of this client's block the engine has copied out but could not free yet because the
   // owner held its manager lock; freed at the next round.
@@ -84,6 +85,7 @@ class Engine::Impl {
   std::uint32_t m_registered = 0;
   std::unordered_map<std::uint32_t, SessionEntry> m_sessions;
   std::uint32_t m_nextSession = 1;
+  bool m_listenPaused = false;  // out of descriptors: not accepting until the next tick
 
  private:
   enum class Dispatch { Continue, Stop };

@@ -13,9 +13,12 @@
 namespace ipcsync {
 namespace {
 
-// mkdir -m mode, or check that an existing entry is a directory of ours with that mode.
-std::expected<void, Error> ensureOwnDir(const std::filesystem::path& dir, mode_t mode) {
-  if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST)
+// mkdir -m mode, or check that an existing entry is a directory of ours that nobody else can
+// write to. Only a directory we made (or the per-namespace one, which is ours alone) gets its
+// mode set: a base directory passed in, such as $HOME, keeps its own.
+std::expected<void, Error> ensureOwnDir(const std::filesystem::path& dir, mode_t mode, bool adoptMode) {
+  bool created = ::mkdir(dir.c_str(), mode) == 0;
+  if (!created && errno != EEXIST)
     return std::unexpected(systemError("create runtime directory " + dir.string(), errno));
   struct stat st {};
   if (::lstat(dir.c_str(), &st) != 0) return std::unexpected(systemError("stat " + dir.string(), errno));
@@ -25,8 +28,11 @@ std::expected<void, Error> ensureOwnDir(const std::filesystem::path& dir, mode_t
     return std::unexpected(Error{Errc::InvalidArgument, "runtime directory " + dir.string() + " belongs to uid " +
                                                             std::to_string(st.st_uid) + ", not to us (uid " +
                                                             std::to_string(::geteuid()) + "); pass --runtime-dir"});
-  if ((st.st_mode & 07777) != mode && ::chmod(dir.c_str(), mode) != 0)
+  if ((created || adoptMode) && (st.st_mode & 07777) != mode && ::chmod(dir.c_str(), mode) != 0)
     return std::unexpected(systemError("chmod " + dir.string(), errno));
+  if (!created && !adoptMode && (st.st_mode & 022))
+    return std::unexpected(Error{Errc::InvalidArgument, "runtime directory " + dir.string() +
+                                                            " is writable by others; use a private directory"});
   return {};
 }
 
@@ -39,11 +45,11 @@ std::filesystem::path defaultRuntimeDir() {
 
 std::expected<NamespaceDir, Error> NamespaceDir::lock(const std::filesystem::path& base, const std::string& ns,
                                                       mode_t mode) {
-  if (auto ok = ensureOwnDir(base, mode); !ok) return std::unexpected(ok.error());
+  if (auto ok = ensureOwnDir(base, mode, false); !ok) return std::unexpected(ok.error());
   NamespaceDir out;
   out.m_path = base / ns;
   for (int attempt = 0; attempt < 100; ++attempt) {
-    if (auto ok = ensureOwnDir(out.m_path, mode); !ok) return std::unexpected(ok.error());
+    if (auto ok = ensureOwnDir(out.m_path, mode, true); !ok) return std::unexpected(ok.error());
     UniqueFd fd(::open(out.m_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
     if (!fd) return std::unexpected(systemError("open " + out.m_path.string(), errno));
     if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "ipcsync/ipccore/process_memory.h"
+#include "ipcsync/ipccore/control_layout.h"
 #include "manager_fixture.h"
 
 namespace ipcsync {
@@ -293,6 +294,78 @@ TEST(BuddyManagerTest, ReleasingAnArenaReturnsItsPagesToTheSystem) {
   ASSERT_TRUE((*pm)->manager().trim());
   EXPECT_EQ((*pm)->manager().stats()->activeArenas, 1u);
   EXPECT_LE(residentKiB(), 1024) << "only the arena kept by the minimum still holds pages";
+}
+
+}  // namespace
+}  // namespace ipcsync
+
+namespace ipcsync {
+namespace {
+
+// A forged free run at the block's last unit, claiming the top order: following it would split
+// past the end of the metadata and hand out a run past the end of the block.
+TEST(BuddyManagerTest, RefusesAForgedFreeRunThatIsNotAlignedToItsOrder) {
+  const BlockGeometry g{.minBlockShift = 6, .arenaShift = 12, .minArenas = 1, .maxArenas = 4};
+  test::ManagerMemory mem(g);
+  auto m = mem.view();
+  const std::uint32_t last = g.maxArenas * g.unitsPerArena() - 1;
+  mem.shared()->freeHead[g.topOrder()] = last;
+  mem.units()[last] = layout::UnitMeta{layout::kNil, layout::kNil, layout::UnitState::FreeHead,
+                                       static_cast<std::uint8_t>(g.topOrder()), 0};
+  auto a = m->allocate(64);
+  ASSERT_FALSE(a) << "handed out arena " << a->arena << " offset " << a->offset;
+  EXPECT_EQ(a.error(), Errc::Corrupt);
+  EXPECT_EQ(mem.shared()->lock.load(), 0);
+}
+
+// The engine allocates in a client's manager, whose metadata the client can scribble on. Random
+// corruption may make operations fail (Corrupt and friends) but must never make the manager
+// touch memory outside its arrays (ASan watches) or hand out a run outside the block.
+TEST(BuddyManagerTest, SurvivesRandomCorruptionOfItsMetadata) {
+  const std::uint32_t seed = std::random_device{}();
+  std::printf("seed %u\n", seed);
+  std::mt19937 rng(seed);
+  const BlockGeometry g{.minBlockShift = 6, .arenaShift = 12, .minArenas = 1, .maxArenas = 4};
+  const auto lay = layout::controlLayoutFor(g);
+  for (int round = 0; round < 3000; ++round) {
+    test::ManagerMemory mem(g);
+    auto m = mem.view();
+    m->setLockTimeout(std::chrono::microseconds(10));
+    std::vector<Allocation> live;
+    for (int i = 0; i < 20; ++i)
+      if (auto a = m->allocate(1 + rng() % 2048)) live.push_back(*a);
+    auto* bytes = reinterpret_cast<std::uint8_t*>(mem.shared());
+    const std::size_t span = lay.size - lay.managerOffset;
+    for (int flips = 1 + static_cast<int>(rng() % 8); flips > 0; --flips) {
+      // Mostly the manager's own fields and the first arena's units, where it matters.
+      const std::size_t at = rng() % 4 ? rng() % (lay.unitsOffset - lay.managerOffset + 64 * 12) : rng() % span;
+      bytes[at] = static_cast<std::uint8_t>(rng());
+    }
+    if (rng() % 2) {
+      // A forged but plausible free run: right state and order, any unit, any links.
+      const auto order = static_cast<std::uint32_t>(rng() % (g.topOrder() + 2));
+      const auto unit = static_cast<std::uint32_t>(rng() % (g.maxArenas * g.unitsPerArena() + 8));
+      if (order < kMaxOrders) {
+        mem.shared()->freeHead[order] = unit;
+        mem.shared()->freeBlocks[order] += 1;
+      }
+      if (unit < g.maxArenas * g.unitsPerArena())
+        mem.units()[unit] = layout::UnitMeta{static_cast<std::uint32_t>(rng()), layout::kNil, layout::UnitState::FreeHead,
+                                             static_cast<std::uint8_t>(order), 0};
+    }
+    mem.shared()->lock.store(0);  // a flipped lock word would only time out
+    for (int i = 0; i < 40; ++i) {
+      if (rng() % 2 && !live.empty()) {
+        const auto a = live[rng() % live.size()];
+        (void)m->free(a.arena, a.offset);
+      } else if (auto a = m->allocate(1 + rng() % 4096)) {
+        ASSERT_LT(a->arena, g.maxArenas) << "round " << round;
+        ASSERT_LE(a->offset + a->size, g.arenaSize()) << "round " << round;
+        live.push_back(*a);
+      }
+      (void)m->stats();
+    }
+  }
 }
 
 }  // namespace

@@ -90,6 +90,15 @@ TEST_F(CrashTest, KillNineAtRandomPointsReleasesEverythingAndOthersCarryOn) {
   }
   EXPECT_TRUE((*survivor)->ping(5s)) << "the engine kept serving throughout";
   EXPECT_EQ(records().size(), 1u);
+  // Not only the records: the engine holds the survivor's block and control segment, and
+  // nothing of the victims, neither descriptors nor mappings.
+  const std::string block = "ipcsync-block:" + ns + ":";
+  const std::string control = "ipcsync-control:" + ns + ":";
+  EXPECT_TRUE(test::waitFor([&] { return test::countDescriptors(engine->pid(), block) == 1; }, 5s))
+      << test::countDescriptors(engine->pid(), block) << " block descriptors held";
+  EXPECT_EQ(test::countDescriptors(engine->pid(), control), 1);
+  EXPECT_EQ(test::countMappings(engine->pid(), block), 1);
+  EXPECT_EQ(test::countMappings(engine->pid(), control), 1);
 }
 
 TEST_F(CrashTest, TheEngineNoticesADeathWithinMilliseconds) {
@@ -181,8 +190,9 @@ TEST_F(CrashTest, AClientBlockedOnALockTheDeadEngineHeldGetsEngineGone) {
   // (The engine does take this lock when it copies into our block.)
   auto view = test::ControlView::find(ns, "stuck", (*c)->geometry());
   ASSERT_TRUE(view);
-  layout::ManagerShared* shared = &view->manager();
-  shared->lock.store(engine->pid());
+  // Stop the engine first, so that no tick of its own can take and drop the lock under us.
+  ASSERT_TRUE(test::stopProcess(engine->pid()));
+  view->manager().lock.store(engine->pid());
   engine->stop(SIGKILL);
   auto a = (*c)->allocate(64);
   ASSERT_FALSE(a);

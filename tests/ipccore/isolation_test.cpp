@@ -116,7 +116,7 @@ TEST(IsolationTest, ObserversMapTheAdminSegmentReadOnly) {
     return 0;
   });
   EXPECT_EQ(writer.wait(), 42) << "a write through an observer's mapping faults";
-  EXPECT_EQ((*admin)->load(0).state, RecordState::Free);
+  EXPECT_EQ((*admin)->load(0)->state, RecordState::Free);
 }
 
 }  // namespace

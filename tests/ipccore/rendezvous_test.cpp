@@ -65,14 +65,14 @@ TEST_F(RendezvousTest, RegistersAProcessAndPublishesItsRecord) {
   std::memset((*c)->bytes(*a).data(), 0x5a, a->size);
 
   auto admin = observe();
-  const ProcessRecord r = admin->load((*c)->slot());
+  const ProcessRecord r = admin->load((*c)->slot()).value();
   EXPECT_EQ(r.state, RecordState::Registered);
   EXPECT_EQ(r.nameView(), "crm");
   EXPECT_EQ(r.pid, ::getpid());
   EXPECT_EQ(r.uid, ::getuid());
   EXPECT_EQ(r.generation, (*c)->generation());
   EXPECT_EQ(r.geometry, (*c)->geometry());
-  EXPECT_TRUE(test::waitFor([&] { return admin->load((*c)->slot()).stats.bytesInUse == 4096; }, 2s))
+  EXPECT_TRUE(test::waitFor([&] { return admin->load((*c)->slot())->stats.bytesInUse == 4096; }, 2s))
       << "the engine publishes the manager's figures";
   EXPECT_TRUE((*c)->ping());
 }
@@ -232,7 +232,7 @@ TEST_F(RendezvousTest, AWaitingClientGetsTheSlotThatFreesUp) {
 
 TEST_F(RendezvousTest, ReportsABusyEngineInsteadOfHanging) {
   startEngine();
-  ::kill(engine->pid(), SIGSTOP);
+  ASSERT_TRUE(test::stopProcess(engine->pid()));
   auto o = options("patient");
   o.timeout = 300ms;
   auto c = Client::connect(o);

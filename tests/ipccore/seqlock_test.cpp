@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <limits>
 #include <thread>
 
 #include "ipcsync/ipccore/process_record.h"
@@ -34,7 +35,7 @@ TEST(SeqLockTest, ReadersNeverSeeATornRecordWhileTheWriterStores) {
   });
   std::uint64_t reads = 0, last = 0;
   while (!done) {
-    const ProcessRecord r = cell.load();
+    const ProcessRecord r = cell.load(std::numeric_limits<int>::max()).value();  // the writer never pauses here
     ASSERT_TRUE(uniform(r)) << "torn read after " << reads << " reads";
     const auto n = *reinterpret_cast<const std::uint64_t*>(&r);
     ASSERT_GE(n, last) << "went back in time";
@@ -43,7 +44,15 @@ TEST(SeqLockTest, ReadersNeverSeeATornRecordWhileTheWriterStores) {
   }
   writer.join();
   EXPECT_GT(reads, 0u);
-  EXPECT_TRUE(uniform(cell.load()));
+  EXPECT_TRUE(uniform(cell.load().value()));
+}
+
+TEST(SeqLockTest, AReaderGivesUpOnAValueWhoseWriterDiedMidStore) {
+  SeqLocked<ProcessRecord> cell;
+  cell.store(stamped(1));
+  // A writer that made the sequence odd and never came back: the raw sequence word is first.
+  reinterpret_cast<std::atomic<std::uint64_t>*>(&cell)->fetch_add(1);
+  EXPECT_FALSE(cell.load(1000).has_value()) << "no hang, no torn value: nothing";
 }
 
 }  // namespace

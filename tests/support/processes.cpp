@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -192,6 +193,34 @@ std::optional<int> Child::poll() {
 int Child::kill(int signal) {
   ::kill(m_pid, signal);
   return wait();
+}
+
+bool stopProcess(pid_t pid) {
+  ::kill(pid, SIGSTOP);
+  return waitFor([&] {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat;
+    std::getline(in, stat);
+    const auto close = stat.rfind(')');
+    return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'T';
+  }, std::chrono::seconds(5));
+}
+
+int countDescriptors(pid_t pid, const std::string& needle) {
+  int n = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    std::error_code ignored;
+    if (std::filesystem::read_symlink(e.path(), ignored).string().find(needle) != std::string::npos) ++n;
+  }
+  return n;
+}
+
+int countMappings(pid_t pid, const std::string& needle) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/maps");
+  int n = 0;
+  for (std::string line; std::getline(in, line);) n += line.find(needle) != std::string::npos;
+  return n;
 }
 
 bool waitFor(const std::function<bool()>& predicate, std::chrono::milliseconds timeout) {

@@ -74,6 +74,13 @@ class Child {
 // Polls `predicate` every millisecond until it holds or `timeout` passes.
 bool waitFor(const std::function<bool()>& predicate, std::chrono::milliseconds timeout);
 
+// Stops `pid` with SIGSTOP and waits until the kernel shows it stopped (state T).
+bool stopProcess(pid_t pid);
+
+// How many of `pid`'s descriptors and mappings name a memfd whose name contains `needle`.
+int countDescriptors(pid_t pid, const std::string& needle);
+int countMappings(pid_t pid, const std::string& needle);
+
 // Absolute path of a built binary, from the compile definitions.
 std::string ipcsyncdPath();
 

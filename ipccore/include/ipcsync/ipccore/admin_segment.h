@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <expected>
 #include <memory>
+#include <optional>
+#include <sys/types.h>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -76,7 +78,8 @@ class AdminSegment {
                                                                    std::int32_t* replacedStalePid = nullptr);
 
   // Observer side: opens read-only and checks the header. EngineNotRunning when no segment
-  // exists; BadSegment when its header does not match this build.
+  // exists (or its creator died before publishing it); EngineBusy while a live creator has not
+  // published it yet; BadSegment when its header does not match this build.
   static std::expected<std::unique_ptr<AdminSegment>, Error> open(std::string_view ns);
 
   AdminSegment(const AdminSegment&) = delete;
@@ -89,12 +92,18 @@ class AdminSegment {
   bool engineAlive() const noexcept;
   std::uint64_t heartbeatNs() const noexcept;
 
-  // A consistent copy of the record in `slot` (< capacity()).
-  ProcessRecord load(std::uint32_t slot) const noexcept;
+  // The uid that owns the segment's file: who created it (observers only).
+  uid_t ownerUid() const noexcept { return m_ownerUid; }
+
+  // A consistent copy of the record in `slot` (< capacity()); nothing if the record stays
+  // half-written (its writer died in the middle of a store).
+  std::optional<ProcessRecord> load(std::uint32_t slot) const noexcept;
   // Every record that is not Free, with its slot, in slot order.
   std::vector<std::pair<std::uint32_t, ProcessRecord>> snapshot() const;
 
-  // Writer side (the creating engine only).
+  // Writer side (the creating engine only). Observers and clients see the segment only after
+  // publish(), which the engine calls once its socket listens.
+  void publish() noexcept;
   void store(std::uint32_t slot, const ProcessRecord& record) noexcept;
   void beat(std::uint64_t nowNs) noexcept;
 
@@ -107,6 +116,7 @@ class AdminSegment {
   Mapping m_mapping;
   std::uint32_t m_capacity = 0;
   bool m_owner = false;
+  uid_t m_ownerUid = 0;
 };
 
 }  // namespace ipcsync

@@ -63,7 +63,7 @@ class BuddyManager {
 
   // Returns the sub-block starting at (arena, offset). Errors: OutOfBounds, NotAllocated (not the
   // start of an allocated run: a foreign offset), DoubleFree, LockTimeout, Corrupt. On error the
-  // manager is unchanged.
+  // manager is unchanged, except after Corrupt (its metadata was already inconsistent).
   std::expected<void, Errc> free(std::uint32_t arena, std::uint64_t offset) noexcept;
 
   // The allocated run that starts at (arena, offset), if it holds at least `length` bytes. For
@@ -93,6 +93,8 @@ class BuddyManager {
   std::expected<void, Errc> growArena() noexcept;
   std::expected<void, Errc> releaseArena(std::uint32_t arena) noexcept;
   bool validUnit(std::uint32_t unit) const noexcept { return unit < m_totalUnits; }
+  // A unit that can head a free run of `order`: in range, aligned to the run, in an active arena.
+  bool validHead(std::uint32_t unit, std::uint32_t order) const noexcept;
   ManagerStats statsLocked() const noexcept;
 
   layout::ManagerShared* m_shared;

@@ -34,6 +34,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include <sys/types.h>
+
 #include "ipcsync/ipccore/buddy_manager.h"
 #include "ipcsync/ipccore/error.h"
 #include "ipcsync/ipccore/geometry.h"
@@ -51,6 +53,10 @@ struct ConnectOptions {
   std::chrono::milliseconds timeout{2000};
   // Empty: find the socket through the admin segment. Otherwise <runtimeDir>/<ns>/engine.sock.
   std::filesystem::path runtimeDir;
+  // The user the engine must run as. Unset: our own user or root. The admin segment's owner and
+  // the socket's peer (SO_PEERCRED) are checked against it, so another local user cannot pose
+  // as the engine by creating the namespace's segment first.
+  std::optional<uid_t> engineUid;
   // How long allocate/free wait for the manager lock before reporting LockTimeout.
   std::chrono::milliseconds lockTimeout{1000};
   // How long receive/send poll before they sleep on the eventfd. While polling, a message costs

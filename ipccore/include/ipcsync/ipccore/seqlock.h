@@ -9,9 +9,12 @@
 // engine alone writes the admin segment).
 #pragma once
 
+#include <sched.h>
+
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <type_traits>
 
 namespace ipcsync {
@@ -35,12 +38,16 @@ class SeqLocked {
     m_sequence.store(s + 2, std::memory_order_release);
   }
 
-  // Reader side: a consistent copy. Spins while a store is in progress (stores are short).
-  T load() const noexcept {
+  // Reader side: a consistent copy, retrying while a store is in progress (stores are short);
+  // nothing when the value stays inconsistent for `attempts` tries, as it does forever when its
+  // writer died in the middle of a store.
+  std::optional<T> load(int attempts = 100000) const noexcept {
     T out;
-    while (!tryLoad(out)) {
+    for (int i = 0; i < attempts; ++i) {
+      if (tryLoad(out)) return out;
+      if (i % 64 == 63) sched_yield();
     }
-    return out;
+    return std::nullopt;
   }
 
   // One attempt; false when a store raced with the copy.
