@@ -109,6 +109,7 @@ std::expected<std::unique_ptr<Client>, Error> Client::connect(const ConnectOptio
   protocol::Hello hello;
   std::memcpy(hello.name, o.name.c_str(), o.name.size());
   milliseconds backoff(1);
+  std::optional<Error> lastFull;  // the registry was full at the last attempt
   for (;;) {
     // Waits a little before the next attempt; the error itself once the time is up.
     auto retryOrFail = [&](Error e) -> std::optional<Error> {
@@ -128,10 +129,12 @@ std::expected<std::unique_ptr<Client>, Error> Client::connect(const ConnectOptio
     if (auto ok = checkPeer(fd->get(), *target, o); !ok) return std::unexpected(ok.error());
     if (auto sent = io::sendMessage(fd->get(), io::asBytes(hello)); !sent)
       return std::unexpected(Error{Errc::EngineGone, "the engine went away during the rendezvous (" + sent.error().detail + ")"});
-    if (!io::waitReadable(fd->get(), left(deadline)))
+    if (!io::waitReadable(fd->get(), left(deadline))) {
+      if (lastFull) return std::unexpected(*lastFull);  // out of time while waiting for a slot
       return std::unexpected(Error{Errc::EngineBusy, "the engine of namespace '" + o.ns + "'" + enginePid +
                                                          " did not answer within " + std::to_string(o.timeout.count()) +
                                                          " ms; it may be stopped or overloaded"});
+    }
     alignas(8) std::byte buffer[512];
     auto got = io::receiveMessage(fd->get(), buffer);
     if (!got) return std::unexpected(got.error());
@@ -149,6 +152,7 @@ std::expected<std::unique_ptr<Client>, Error> Client::connect(const ConnectOptio
       Error e{static_cast<Errc>(r.code), r.detail};
       if (e.code != Errc::RegistryFull) return std::unexpected(std::move(e));
       e.detail += "; no slot freed within " + std::to_string(o.timeout.count()) + " ms";
+      lastFull = e;
       if (auto fail = retryOrFail(std::move(e))) return std::unexpected(*fail);
       continue;
     }

@@ -53,7 +53,7 @@ void Engine::Impl::onOpenSession(std::uint32_t slot, const protocol::OpenSession
 void Engine::Impl::onSessionAnswer(std::uint32_t slot, const protocol::SessionAnswer& m) {
   auto it = m_sessions.find(m.session);
   if (it == m_sessions.end() || it->second.open || it->second.slot[1] != slot) return;  // withdrawn meanwhile
-  SessionEntry& e = it->second;
+  const SessionEntry e = it->second;  // a copy: the entry may be erased below
   protocol::SessionResult r;
   r.token = e.token;
   const std::string peerName(m_slots[slot]->record.nameView());
@@ -62,7 +62,7 @@ void Engine::Impl::onSessionAnswer(std::uint32_t slot, const protocol::SessionAn
     return;
   }
   if (m.accept) {
-    e.open = true;
+    it->second.open = true;
     r.session = m.session;
     ++m_slots[e.slot[0]]->record.traffic.sessions;
     ++m_slots[slot]->record.traffic.sessions;

@@ -141,7 +141,8 @@ std::expected<EngineConfig, ConfigError> loadEngineConfig(const std::filesystem:
     if (auto n = root["namespace"]) cfg.ns = scalar(c, n, "namespace");
     if (auto n = root["runtime_dir"]) cfg.runtimeDir = scalar(c, n, "runtime_dir");
     if (auto engine = root["engine"]) {
-      checkKeys(c, engine, {"capacity", "publish_interval_ms", "hello_timeout_ms", "block"}, "'engine'");
+      checkKeys(c, engine, {"capacity", "publish_interval_ms", "hello_timeout_ms", "spin_us", "block"}, "'engine'");
+      if (auto n = engine["spin_us"]) cfg.spin = std::chrono::microseconds(integer(c, n, "spin_us", 0, 10'000'000));
       if (auto n = engine["capacity"]) cfg.capacity = static_cast<std::uint32_t>(integer(c, n, "capacity", 1, 4096));
       if (auto n = engine["publish_interval_ms"])
         cfg.publishInterval = std::chrono::milliseconds(integer(c, n, "publish_interval_ms", 1, 60000));

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
+#include <optional>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
       "3 the namespace is already served by a running engine."};
   std::string configFile, ns, runtimeDir, minBlock, arenaSize, logLevel = "info";
   std::uint32_t capacity = 0, minArenas = 0, maxArenas = 0, publishMs = 0;
+  std::optional<std::uint32_t> spinUs;
   std::vector<uid_t> uids;
   std::vector<gid_t> gids;
   int readyFd = -1;
@@ -58,6 +60,10 @@ int main(int argc, char** argv) {
   app.add_option("--allow-gid", gids, "group id allowed to register (repeatable)");
   app.add_option("--publish-interval-ms", publishMs, "how often manager figures reach the registry (default 50)")
       ->check(CLI::Range(1, 60000));
+  app.add_option("--spin-us", spinUs,
+                 "how long the engine keeps polling after the last message before it sleeps, in us (default 50;\n"
+                 "larger: lower latency for more CPU)")
+      ->check(CLI::Range(0, 10'000'000));
   app.add_option("--log-level", logLevel, "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   app.add_option("--ready-fd", readyFd, "write 'ready' to this descriptor once serving, then close it");
@@ -81,6 +87,7 @@ int main(int argc, char** argv) {
     if (minArenas) config.geometry.minArenas = minArenas;
     if (maxArenas) config.geometry.maxArenas = maxArenas;
     if (publishMs) config.publishInterval = std::chrono::milliseconds(publishMs);
+    if (spinUs) config.spin = std::chrono::microseconds(*spinUs);
     if (!uids.empty()) config.access.uids = uids;
     if (!gids.empty()) config.access.gids = gids;
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,326 @@
+// Messaging benchmark: one-way latency (ping-pong round trip / 2) and streaming throughput for
+// ipcsync (through the engine) and, in the same run with the same sizes, a pipe, a Unix stream
+// socket and a Boost.Interprocess message_queue; plus memcpy bandwidth as the ceiling of a
+// one-copy design. Every transport runs between two processes.
+//
+//   build/release/bench/messaging_bench [--quick] [--spin-us N] [--sizes 64,4096,...]
+//
+// What each side does, for every transport: the sender copies the payload from its own buffer
+// into the transport (write(), message_queue::send, or a memcpy into an ipcsync loan); the
+// receiver takes the message (read() into its buffer, message_queue::receive, or
+// Client::receive, which hands out a view into its own block without a copy) and, in ping-pong,
+// copies it into the reply.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/interprocess/ipc/message_queue.hpp>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "bench_util.h"
+#include "ipcsync/ipccore/client.h"
+
+namespace bip = boost::interprocess;
+using namespace ipcsync;
+using namespace ipcsync::bench;
+using namespace std::chrono_literals;
+
+namespace {
+
+// One end of a transport, in one process.
+struct Endpoint {
+  virtual ~Endpoint() = default;
+  virtual void send(const std::byte* data, std::size_t n) = 0;
+  // Takes the next message, copying it into `into` unless that is null.
+  virtual void receive(std::byte* into, std::size_t n) = 0;
+};
+
+void writeAll(int fd, const std::byte* p, std::size_t n) {
+  while (n) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      std::perror("write");
+      std::exit(1);
+    }
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+}
+void readAll(int fd, std::byte* p, std::size_t n) {
+  while (n) {
+    const ssize_t r = ::read(fd, p, n);
+    if (r <= 0) {
+      if (r < 0 && errno == EINTR) continue;
+      std::fprintf(stderr, "read: %s\n", r == 0 ? "end of stream" : std::strerror(errno));
+      std::exit(1);
+    }
+    p += r;
+    n -= static_cast<std::size_t>(r);
+  }
+}
+
+struct FdEndpoint : Endpoint {
+  int in, out;
+  FdEndpoint(int i, int o) : in(i), out(o) {}
+  void send(const std::byte* d, std::size_t n) override { writeAll(out, d, n); }
+  void receive(std::byte* into, std::size_t n) override { readAll(in, into, n); }
+};
+
+struct QueueEndpoint : Endpoint {
+  std::unique_ptr<bip::message_queue> in, out;
+  QueueEndpoint(const std::string& inName, const std::string& outName)
+      : in(new bip::message_queue(bip::open_only, inName.c_str())), out(new bip::message_queue(bip::open_only, outName.c_str())) {}
+  void send(const std::byte* d, std::size_t n) override { out->send(d, n, 0); }
+  void receive(std::byte* into, std::size_t n) override {
+    bip::message_queue::size_type got = 0;
+    unsigned prio = 0;
+    in->receive(into, n, got, prio);
+  }
+};
+
+struct IpcsyncEndpoint : Endpoint {
+  std::unique_ptr<Client> client;
+  SessionId session = 0;
+  void send(const std::byte* d, std::size_t n) override {
+    auto loan = client->loan(n);
+    while (!loan) {  // our block is full of messages the engine has not copied out yet
+      std::this_thread::yield();
+      loan = client->loan(n);
+    }
+    std::memcpy(loan->bytes().data(), d, n);
+    if (auto r = client->send(session, *loan, 10s); !r) {
+      std::fprintf(stderr, "send: %s\n", r.error().message().c_str());
+      std::exit(1);
+    }
+  }
+  void receive(std::byte* into, std::size_t n) override {
+    auto m = client->receive(10s);
+    if (!m) {
+      std::fprintf(stderr, "receive: %s\n", m.error().message().c_str());
+      std::exit(1);
+    }
+    if (into) std::memcpy(into, m->bytes().data(), std::min(n, m->bytes().size()));
+    if (session == 0) session = m->session();
+    client->release(std::move(*m));
+  }
+};
+
+struct Result {
+  double medianUs = 0, p99Us = 0, p999Us = 0;
+  double msgsPerSec = 0, gbPerSec = 0;
+};
+
+// Runs `iterations` ping-pongs and `streamed` one-way messages. `makeEnd(side)` builds the
+// endpoint in the calling process (side 0: measuring, 1: echo/sink).
+Result measure(const std::function<std::unique_ptr<Endpoint>(int)>& makeEnd, std::size_t size, int iterations,
+               int streamed, bool ipcsyncEcho) {
+  std::vector<std::byte> buf(size, std::byte{0x5a});
+  int sync[2];
+  if (::pipe(sync) != 0) std::exit(1);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::close(sync[0]);
+    auto end = makeEnd(1);
+    [[maybe_unused]] auto w = ::write(sync[1], "r", 1);
+    for (int i = 0; i < iterations; ++i) {  // echo: take it, copy it into the reply
+      end->receive(ipcsyncEcho ? nullptr : buf.data(), size);
+      end->send(buf.data(), size);
+    }
+    for (int i = 0; i < streamed; ++i) end->receive(ipcsyncEcho ? nullptr : buf.data(), size);
+    end->send(buf.data(), 1);  // done
+    end.reset();
+    ::_exit(0);
+  }
+  ::close(sync[1]);
+  auto end = makeEnd(0);
+  char c;
+  if (::read(sync[0], &c, 1) != 1) std::exit(1);
+  ::close(sync[0]);
+  std::vector<double> oneWay;
+  oneWay.reserve(static_cast<std::size_t>(iterations));
+  for (int i = 0; i < iterations; ++i) {
+    const auto t0 = Clock::now();
+    end->send(buf.data(), size);
+    end->receive(buf.data(), size);
+    oneWay.push_back(nsSince(t0) / 2000.0);
+  }
+  const auto t0 = Clock::now();
+  for (int i = 0; i < streamed; ++i) end->send(buf.data(), size);
+  end->receive(buf.data(), 1);
+  const double seconds = nsSince(t0) / 1e9;
+  ::waitpid(child, nullptr, 0);
+  Result r;
+  std::vector<double> v = oneWay;
+  r.medianUs = quantile(v, 0.5);
+  r.p99Us = quantile(v, 0.99);
+  r.p999Us = quantile(v, 0.999);
+  r.msgsPerSec = streamed / seconds;
+  r.gbPerSec = r.msgsPerSec * static_cast<double>(size) / 1e9;
+  return r;
+}
+
+pid_t startEngine(const std::string& ns, const std::string& dir, std::uint32_t spinUs) {
+  int ready[2];
+  if (::pipe(ready) != 0) return -1;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(ready[1], 3);
+    const std::string spin = std::to_string(spinUs);
+    ::execl(IPCSYNC_BENCH_IPCSYNCD, "ipcsyncd", "--namespace", ns.c_str(), "--runtime-dir", dir.c_str(), "--ready-fd",
+            "3", "--log-level", "warn", "--arena-size", "4MiB", "--max-arenas", "32", "--spin-us", spin.c_str(), nullptr);
+    ::_exit(127);
+  }
+  ::close(ready[1]);
+  char b[8];
+  const bool ok = ::read(ready[0], b, sizeof b) > 0;
+  ::close(ready[0]);
+  return ok ? pid : -1;
+}
+
+double memcpyGBs(std::size_t size) {
+  std::vector<std::byte> a(size, std::byte{1}), b(size);
+  std::vector<double> rates;
+  for (int r = 0; r < 7; ++r) {
+    const int reps = static_cast<int>(std::max<std::size_t>(1, (256u << 20) / size));
+    const auto t0 = Clock::now();
+    for (int i = 0; i < reps; ++i) {
+      std::memcpy(b.data(), a.data(), size);
+      asm volatile("" : : "r"(b.data()) : "memory");
+    }
+    rates.push_back(static_cast<double>(size) * reps / nsSince(t0));
+  }
+  return median(rates);
+}
+
+std::string human(std::size_t size) {
+  if (size >= (1u << 20)) return std::to_string(size >> 20) + " MiB";
+  if (size >= 1024) return std::to_string(size >> 10) + " KiB";
+  return std::to_string(size) + " B";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  std::uint32_t spinUs = 50;
+  std::vector<std::size_t> sizes = {64, 4096, 65536, 1 << 20, 4 << 20};
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--quick") quick = true;
+    else if (a == "--spin-us" && i + 1 < argc) spinUs = static_cast<std::uint32_t>(std::atoi(argv[++i]));
+    else if (a == "--sizes" && i + 1 < argc) {
+      sizes.clear();
+      std::stringstream ss(argv[++i]);
+      for (std::string tok; std::getline(ss, tok, ',');) sizes.push_back(std::stoul(tok));
+    }
+  }
+  char tmpl[] = "/tmp/ipcsync-bench-XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  const std::string ns = "bench-msg-" + std::to_string(::getpid());
+  const pid_t engine = startEngine(ns, dir, spinUs);
+  if (engine < 0) {
+    std::fprintf(stderr, "messaging_bench: ipcsyncd did not start\n");
+    return 1;
+  }
+  std::printf("messaging: one-way latency (ping-pong / 2) and streaming, two processes; engine spin %u us\n\n", spinUs);
+  int round = 0;
+  for (const std::size_t size : sizes) {
+    const int iterations = quick ? 2000 : size <= 4096 ? 20000 : size <= 65536 ? 5000 : size <= (1u << 20) ? 1000 : 300;
+    const int streamed = quick ? 2000 : size <= 4096 ? 200000 : size <= 65536 ? 40000 : size <= (1u << 20) ? 2000 : 500;
+    std::map<std::string, Result> results;
+    const int tag = ++round;
+
+    // ipcsync: two clients and a session through the engine.
+    results["ipcsync"] = measure(
+        [&](int side) -> std::unique_ptr<Endpoint> {
+          auto e = std::make_unique<IpcsyncEndpoint>();
+          ConnectOptions o;
+          o.ns = ns;
+          o.name = (side ? "sink-" : "source-") + std::to_string(tag);
+          auto c = Client::connect(o);
+          if (!c) {
+            std::fprintf(stderr, "connect: %s\n", c.error().message().c_str());
+            std::exit(1);
+          }
+          e->client = std::move(*c);
+          if (side == 0) {
+            auto s = e->client->openSession("sink-" + std::to_string(tag), 10s);
+            if (!s) {
+              std::fprintf(stderr, "openSession: %s\n", s.error().message().c_str());
+              std::exit(1);
+            }
+            e->session = *s;
+          }  // the sink learns its session from the first message it receives
+          return e;
+        },
+        size, iterations, streamed, true);
+
+    int p1[2], p2[2];
+    results["pipe"] = measure(
+        [&](int side) -> std::unique_ptr<Endpoint> {
+          if (side == 0) return std::make_unique<FdEndpoint>(p2[0], p1[1]);
+          return std::make_unique<FdEndpoint>(p1[0], p2[1]);
+        },
+        (::pipe(p1), ::pipe(p2), size), iterations, streamed, false);
+    for (int fd : {p1[0], p1[1], p2[0], p2[1]}) ::close(fd);
+
+    int sv[2];
+    ::socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    results["unix socket"] = measure(
+        [&](int side) -> std::unique_ptr<Endpoint> { return std::make_unique<FdEndpoint>(sv[side], sv[side]); }, size,
+        iterations, streamed, false);
+    ::close(sv[0]);
+    ::close(sv[1]);
+
+    const std::string q1 = "ipcsync-bench-mq-a-" + std::to_string(::getpid()), q2 = "ipcsync-bench-mq-b-" + std::to_string(::getpid());
+    bip::message_queue::remove(q1.c_str());
+    bip::message_queue::remove(q2.c_str());
+    {
+      const std::size_t depth = size >= (1u << 20) ? 8 : 64;
+      bip::message_queue a(bip::create_only, q1.c_str(), depth, size);
+      bip::message_queue b(bip::create_only, q2.c_str(), depth, size);
+      results["boost message_queue"] = measure(
+          [&](int side) -> std::unique_ptr<Endpoint> {
+            return side == 0 ? std::make_unique<QueueEndpoint>(q2, q1) : std::make_unique<QueueEndpoint>(q1, q2);
+          },
+          size, iterations, streamed, false);
+    }
+    bip::message_queue::remove(q1.c_str());
+    bip::message_queue::remove(q2.c_str());
+
+    const Result& ours = results["ipcsync"];
+    std::printf("%s (%d ping-pongs, %d streamed)\n", human(size).c_str(), iterations, streamed);
+    std::printf("  %-22s %10s %10s %10s %14s %9s\n", "", "median us", "p99 us", "p99.9 us", "msgs/s", "GB/s");
+    double bestLatency = 1e18, bestRate = 0;
+    for (const auto& name : {"ipcsync", "pipe", "unix socket", "boost message_queue"}) {
+      const Result& r = results[name];
+      std::printf("  %-22s %10.2f %10.2f %10.2f %14.0f %9.2f", name, r.medianUs, r.p99Us, r.p999Us, r.msgsPerSec, r.gbPerSec);
+      if (std::string(name) != "ipcsync") {
+        std::printf("   latency ours/peer %.2f, throughput ours/peer %.2f", ours.medianUs / r.medianUs, ours.msgsPerSec / r.msgsPerSec);
+        bestLatency = std::min(bestLatency, r.medianUs);
+        bestRate = std::max(bestRate, r.msgsPerSec);
+      }
+      std::printf("\n");
+    }
+    std::printf("  against the best peer: latency %.2fx, throughput %.2fx\n", ours.medianUs / bestLatency, ours.msgsPerSec / bestRate);
+    if (size == 65536 || size == (1u << 20))
+      std::printf("  memcpy %s: %.2f GB/s; ipcsync streaming reaches %.0f%% of it\n", human(size).c_str(), memcpyGBs(size),
+                  100.0 * ours.gbPerSec / memcpyGBs(size));
+    std::printf("\n");
+    std::fflush(stdout);
+  }
+  ::kill(engine, SIGTERM);
+  ::waitpid(engine, nullptr, 0);
+  std::filesystem::remove_all(dir);
+  return 0;
+}
