@@ -92,10 +92,10 @@ struct IpcsyncEndpoint : Endpoint {
   std::unique_ptr<Client> client;
   SessionId session = 0;
   void send(const std::byte* d, std::size_t n) override {
-    auto loan = client->loan(n);
-    while (!loan) {  // our block is full of messages the engine has not copied out yet
-      std::this_thread::yield();
-      loan = client->loan(n);
+    auto loan = client->loan(n, 10s);  // waits while our block is full of messages in flight
+    if (!loan) {
+      std::fprintf(stderr, "loan: %s\n", loan.error().message().c_str());
+      std::exit(1);
     }
     std::memcpy(loan->bytes().data(), d, n);
     if (auto r = client->send(session, *loan, 10s); !r) {
@@ -137,15 +137,15 @@ Result measure(const std::function<std::unique_ptr<Endpoint>(int)>& makeEnd, std
       end->send(buf.data(), size);
     }
     for (int i = 0; i < streamed; ++i) end->receive(ipcsyncEcho ? nullptr : buf.data(), size);
-    end->send(buf.data(), 1);  // done
+    end->send(buf.data(), size);  // done
     end.reset();
     ::_exit(0);
   }
   ::close(sync[1]);
-  auto end = makeEnd(0);
   char c;
-  if (::read(sync[0], &c, 1) != 1) std::exit(1);
+  if (::read(sync[0], &c, 1) != 1) std::exit(1);  // the other side is ready
   ::close(sync[0]);
+  auto end = makeEnd(0);
   std::vector<double> oneWay;
   oneWay.reserve(static_cast<std::size_t>(iterations));
   for (int i = 0; i < iterations; ++i) {
@@ -156,7 +156,7 @@ Result measure(const std::function<std::unique_ptr<Endpoint>(int)>& makeEnd, std
   }
   const auto t0 = Clock::now();
   for (int i = 0; i < streamed; ++i) end->send(buf.data(), size);
-  end->receive(buf.data(), 1);
+  end->receive(buf.data(), size);
   const double seconds = nsSince(t0) / 1e9;
   ::waitpid(child, nullptr, 0);
   Result r;
@@ -177,7 +177,7 @@ pid_t startEngine(const std::string& ns, const std::string& dir, std::uint32_t s
     ::dup2(ready[1], 3);
     const std::string spin = std::to_string(spinUs);
     ::execl(IPCSYNC_BENCH_IPCSYNCD, "ipcsyncd", "--namespace", ns.c_str(), "--runtime-dir", dir.c_str(), "--ready-fd",
-            "3", "--log-level", "warn", "--arena-size", "4MiB", "--max-arenas", "32", "--spin-us", spin.c_str(), nullptr);
+            "3", "--log-level", "warn", "--arena-size", "4MiB", "--min-arenas", "4", "--max-arenas", "32", "--spin-us", spin.c_str(), nullptr);
     ::_exit(127);
   }
   ::close(ready[1]);
@@ -208,9 +208,19 @@ std::string human(std::size_t size) {
   return std::to_string(size) + " B";
 }
 
-}  // namespace
+pid_t g_engine = -1;
+std::string g_runtimeDir;
 
-int main(int argc, char** argv) {
+void stopEngine() {
+  if (g_engine > 0) {
+    ::kill(g_engine, SIGTERM);
+    ::waitpid(g_engine, nullptr, 0);
+    g_engine = -1;
+  }
+  if (!g_runtimeDir.empty()) std::filesystem::remove_all(g_runtimeDir);
+}
+
+int run(int argc, char** argv) {
   bool quick = false;
   std::uint32_t spinUs = 50;
   std::vector<std::size_t> sizes = {64, 4096, 65536, 1 << 20, 4 << 20};
@@ -227,7 +237,8 @@ int main(int argc, char** argv) {
   char tmpl[] = "/tmp/ipcsync-bench-XXXXXX";
   const std::string dir = ::mkdtemp(tmpl);
   const std::string ns = "bench-msg-" + std::to_string(::getpid());
-  const pid_t engine = startEngine(ns, dir, spinUs);
+  g_runtimeDir = dir;
+  const pid_t engine = g_engine = startEngine(ns, dir, spinUs);
   if (engine < 0) {
     std::fprintf(stderr, "messaging_bench: ipcsyncd did not start\n");
     return 1;
@@ -285,6 +296,13 @@ int main(int argc, char** argv) {
     const std::string q1 = "ipcsync-bench-mq-a-" + std::to_string(::getpid()), q2 = "ipcsync-bench-mq-b-" + std::to_string(::getpid());
     bip::message_queue::remove(q1.c_str());
     bip::message_queue::remove(q2.c_str());
+    struct RemoveQueues {
+      std::string a, b;
+      ~RemoveQueues() {
+        bip::message_queue::remove(a.c_str());
+        bip::message_queue::remove(b.c_str());
+      }
+    } removeQueues{q1, q2};
     {
       const std::size_t depth = size >= (1u << 20) ? 8 : 64;
       bip::message_queue a(bip::create_only, q1.c_str(), depth, size);
@@ -319,8 +337,18 @@ int main(int argc, char** argv) {
     std::printf("\n");
     std::fflush(stdout);
   }
-  ::kill(engine, SIGTERM);
-  ::waitpid(engine, nullptr, 0);
-  std::filesystem::remove_all(dir);
+  stopEngine();
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::atexit(stopEngine);
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "messaging_bench: %s\n", e.what());
+    return 1;
+  }
 }

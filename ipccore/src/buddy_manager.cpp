@@ -216,12 +216,8 @@ std::expected<void, Errc> BuddyManager::free(std::uint32_t arena, std::uint64_t 
     ++order;
   }
   pushFree(base + local, order);
-
-  // An arena that became wholly free goes back to the system, unless it is the only spare.
-  if (order == m_geometry.topOrder() && m_shared->activeArenas > m_geometry.minArenas &&
-      m_shared->freeBlocks[order] >= 2) {
-    if (auto released = releaseArena(arena); !released) return fail(released.error());
-  }
+  // Empty arenas stay until trim(): giving pages back on every free would make a busy block
+  // fault them in again at once (the engine trims blocks that have gone idle).
   unlock();
   return {};
 }

@@ -175,10 +175,29 @@ std::expected<void, Error> Client::closeSession(SessionId session) {
   return {};
 }
 
-std::expected<Loan, Error> Client::loan(std::uint64_t bytes) {
-  auto a = allocate(bytes);
-  if (!a) return std::unexpected(a.error());
-  return Loan(*a, m_memory->bytes(*a).first(bytes));
+std::expected<Loan, Error> Client::loan(std::uint64_t bytes, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  const auto spinUntil = Clock::now() + m_spin;
+  layout::Channels& ch = m_memory->channels();
+  for (std::uint32_t round = 0;; ++round) {
+    auto a = allocate(bytes);
+    if (a) return Loan(*a, m_memory->bytes(*a).first(bytes));
+    const auto now = Clock::now();
+    if (a.error().code != Errc::OutOfMemory || now >= deadline) return std::unexpected(a.error());
+    if (now < spinUntil) {
+      if (round % 8 == 7) sched_yield();
+      else cpuRelax();
+      continue;
+    }
+    // The engine rings us when it frees runs of our block (ownerWantsRoom).
+    ch.ownerWantsRoom.store(1, std::memory_order_seq_cst);
+    if (auto again = allocate(bytes)) {
+      ch.ownerWantsRoom.store(0, std::memory_order_relaxed);
+      return Loan(*again, m_memory->bytes(*again).first(bytes));
+    }
+    sleepUntil(std::min(deadline, now + std::chrono::milliseconds(10)));
+    ch.ownerWantsRoom.store(0, std::memory_order_relaxed);
+  }
 }
 
 void Client::abandon(Loan&& loan) {

@@ -193,7 +193,10 @@ std::expected<void, Error> Engine::Impl::run() {
       lastWork = Clock::now();
       continue;
     }
-    const Dispatch d = dispatchEvents(-1);
+    // Runs we could not free yet (the owner held its lock) must not wait for an event that may
+    // never come: the owner may be waiting for exactly those runs. Look again in a millisecond.
+    const bool deferred = std::ranges::any_of(m_slots, [](const auto& r) { return r && !r->deferredFrees.empty(); });
+    const Dispatch d = dispatchEvents(deferred ? 1 : -1);
     setSleeping(false);
     if (d == Dispatch::Stop) return {};
     lastWork = Clock::now();
@@ -220,7 +223,7 @@ Engine::Impl::Dispatch Engine::Impl::dispatchEvents(int timeoutMs) {
         const std::uint32_t slot = index & 0xfff;
         if (slot < m_slots.size() && m_slots[slot] &&
             (m_slots[slot]->record.generation & 0xfffff) == (index >> 12))
-          reclaim(slot, "process exited");
+          finish(slot, "process exited");
         break;
       }
       case Tag::Doorbell:
@@ -323,7 +326,7 @@ void Engine::Impl::onHello(int fd) {
   for (std::uint32_t s = 0; s < m_slots.size(); ++s) {
     if (!m_slots[s]) {
       if (!freeSlot) freeSlot = s;
-    } else if (m_slots[s]->record.nameView() == name) {
+    } else if (!m_slots[s]->closing && m_slots[s]->record.nameView() == name) {
       return refuse(fd, Errc::NameTaken,
                     "'" + std::string(name) + "' is registered by pid " + std::to_string(m_slots[s]->record.pid) +
                         "; choose another name or stop that process");
@@ -403,9 +406,9 @@ void Engine::Impl::onClient(std::uint32_t slot) {
     Registered& r = *m_slots[slot];
     alignas(8) std::byte buffer[512];
     auto got = io::receiveMessage(r.socket.get(), buffer);
-    if (!got) return reclaim(slot, got.error().message());
+    if (!got) return finish(slot, got.error().message());
     if (got->wouldBlock) return;
-    if (got->size == 0) return reclaim(slot, "connection closed (process exited or was killed)");
+    if (got->size == 0) return finish(slot, "connection closed (process exited or was killed)");
     protocol::MessageHead head{};
     if (got->size < sizeof head) return kick(slot, Errc::ProtocolError, "sent a message shorter than its header");
     std::memcpy(&head, buffer, sizeof head);
@@ -443,12 +446,29 @@ void Engine::Impl::onClient(std::uint32_t slot) {
         onCloseSession(slot, m);
         break;
       }
-      case protocol::Type::Bye: return reclaim(slot, "deregistered");
+      case protocol::Type::Bye: return finish(slot, "deregistered");
       default:
         return kick(slot, Errc::ProtocolError,
                     "sent an unexpected message type " + std::to_string(static_cast<std::uint32_t>(head.type)));
     }
   }
+}
+
+void Engine::Impl::finish(std::uint32_t slot, const std::string& reason) {
+  Registered& r = *m_slots[slot];
+  if (r.closing) return;
+  const auto pending = r.memory->channels().outbound.pending();
+  if (!pending || *pending == 0) return reclaim(slot, reason);
+  // Messages that send() accepted are delivered even though their sender is gone.
+  r.closing = true;
+  r.closingDeadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  r.closingReason = reason;
+  for (int fd : {r.socket.get(), r.toEngine.get(), r.pidfd.get()})
+    if (fd >= 0) ::epoll_ctl(m_epoll.get(), EPOLL_CTL_DEL, fd, nullptr);
+  r.record.state = RecordState::Reclaiming;
+  m_admin->store(slot, r.record);
+  log(LogLevel::Info, "'" + std::string(r.record.nameView()) + "' (pid " + std::to_string(r.record.pid) + ") " + reason +
+                          "; delivering the " + std::to_string(*pending) + " message(s) it had sent");
 }
 
 void Engine::Impl::reclaim(std::uint32_t slot, const std::string& reason) {
@@ -480,7 +500,18 @@ void Engine::Impl::tick() {
   for (std::uint32_t slot = 0; slot < m_slots.size(); ++slot) {
     if (!m_slots[slot]) continue;
     Registered& r = *m_slots[slot];
-    if (auto stats = r.memory->manager().stats()) r.record.stats = *stats;  // else the owner holds the lock; next tick
+    if (r.closing) continue;
+    if (auto stats = r.memory->manager().stats()) {  // else the owner holds the lock; next tick
+      // A block that allocated nothing for a whole tick gives its empty arenas back.
+      if (stats->allocations == r.allocationsAtLastTick && stats->activeArenas > r.record.geometry.minArenas &&
+          stats->freeBlocksPerOrder[r.record.geometry.topOrder()] > 0) {
+        if (auto released = r.memory->manager().trim(); released && *released > 0) stats = r.memory->manager().stats();
+      }
+      if (stats) {
+        r.allocationsAtLastTick = stats->allocations;
+        r.record.stats = *stats;
+      }
+    }
     r.record.lastSeenNs = now;
     m_admin->store(slot, r.record);
   }

@@ -26,8 +26,21 @@ std::string describeLocation(const Location& l) {
 
 bool Engine::Impl::forwardAll() {
   bool moved = false;
-  for (std::uint32_t slot = 0; slot < m_slots.size(); ++slot)
-    if (m_slots[slot] && forwardFrom(slot)) moved = true;
+  for (std::uint32_t slot = 0; slot < m_slots.size(); ++slot) {
+    if (!m_slots[slot]) continue;
+    if (forwardFrom(slot)) moved = true;
+    if (!m_slots[slot] || !m_slots[slot]->closing) continue;
+    // A departed sender: reclaim once everything it sent is delivered, or at its deadline.
+    Registered& r = *m_slots[slot];
+    const std::uint64_t left = r.memory->channels().outbound.pending().value_or(0);
+    if (left == 0 && r.deferredFrees.empty()) {
+      reclaim(slot, r.closingReason + "; everything it sent was delivered");
+    } else if (std::chrono::steady_clock::now() >= r.closingDeadline) {
+      log(LogLevel::Warn, "'" + std::string(r.record.nameView()) + "': " + std::to_string(left) +
+                              " message(s) it sent could not be delivered within 5 s (their receivers stayed full); dropping them");
+      reclaim(slot, r.closingReason);
+    }
+  }
   return moved;
 }
 
@@ -95,6 +108,13 @@ bool Engine::Impl::forwardFrom(std::uint32_t slot) {
     }
     const std::uint32_t dstSlot = session->second.slot[0] == slot ? session->second.slot[1] : session->second.slot[0];
     Registered& dst = *m_slots[dstSlot];
+    if (dst.closing) {  // the receiver has gone; its peers learn it when its slot is reclaimed
+      if (auto freed = src.memory->manager().free(loc.arena, loc.offset); !freed) src.deferredFrees.push_back(loc);
+      ch.outbound.pop();
+      ++src.record.traffic.dropped;
+      moved = true;
+      continue;
+    }
     layout::Channels& dch = dst.memory->channels();
 
     // Room in the receiver: a ring slot and a run. If either is missing, ask for a doorbell on

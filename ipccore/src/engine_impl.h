@@ -44,6 +44,12 @@ struct Registered {
   // Runs of this client's block the engine has copied out but could not free yet because the
   // owner held its manager lock; freed at the next round.
   std::vector<Location> deferredFrees;
+  std::uint64_t allocationsAtLastTick = 0;  // to see when the block went idle
+  // The process has gone (or said goodbye) but its outbound ring still holds messages: they are
+  // delivered first, until `closingDeadline`, and then the slot is reclaimed.
+  bool closing = false;
+  std::chrono::steady_clock::time_point closingDeadline{};
+  std::string closingReason;
 };
 
 struct Pending {
@@ -100,6 +106,8 @@ class Engine::Impl {
                                              const protocol::Hello& hello, std::uint32_t slot);
   void onClient(std::uint32_t slot);
   void reclaim(std::uint32_t slot, const std::string& reason);
+  // The process ended: deliver what it already sent, then reclaim.
+  void finish(std::uint32_t slot, const std::string& reason);
   void tick();
   void setSleeping(bool sleeping);
   // Sends one control message to the client in `slot` and bumps its controlPosted counter.

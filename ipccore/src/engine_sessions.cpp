@@ -22,7 +22,7 @@ bool Engine::Impl::live(std::uint32_t slot, std::uint64_t generation) const {
 
 std::optional<std::uint32_t> Engine::Impl::findByName(std::string_view name) const {
   for (std::uint32_t s = 0; s < m_slots.size(); ++s)
-    if (m_slots[s] && m_slots[s]->record.nameView() == name) return s;
+    if (m_slots[s] && !m_slots[s]->closing && m_slots[s]->record.nameView() == name) return s;
   return std::nullopt;
 }
 

@@ -1,5 +1,6 @@
 // The communications phase between real processes: sessions, FIFO delivery with integrity,
 // back-pressure, peers that die, clients that lie, and event-loop wake-ups.
+#include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -274,6 +275,65 @@ TEST_F(MessagingTest, ASenderLearnsThatItsPeerWasKilledAndNothingLeaks) {
   EXPECT_TRUE(test::waitFor([&] { return (*tx)->stats()->bytesInUse == 0; }, 5s))
       << "messages that were still in the sender's ring were released, not leaked";
   EXPECT_TRUE((*tx)->ping());
+}
+
+// What send() accepted is delivered even when the sender leaves right after, cleanly or by kill -9.
+TEST_F(MessagingTest, MessagesSentBeforeTheSenderLeftAreAllDelivered) {
+  // The receiver reads only after the sender is gone: its inbound ring takes 1024 messages, so
+  // hundreds are still in the sender's outbound ring when the sender leaves.
+  startEngine({"--arena-size", "64KiB", "--max-arenas", "2"});
+  auto rx = Client::connect(options("rx"));
+  ASSERT_TRUE(rx);
+  for (const bool kill : {false, true}) {
+    const std::string name = kill ? "killed-sender" : "leaving-sender";
+    constexpr std::uint64_t kCount = 2000;  // the receiver's inbound ring (1024) + the sender's outbound ring (1024) hold them
+    int sent[2];
+    ASSERT_EQ(::pipe(sent), 0);
+    Child tx([&] {
+      auto c = Client::connect(options(name));
+      if (!c) return 1;
+      auto s = (*c)->openSession("rx", 5s);
+      if (!s) return 2;
+      for (std::uint64_t seq = 1; seq <= kCount; ++seq) {
+        auto loan = (*c)->loan(64, 5s);
+        if (!loan) {
+          std::fprintf(stderr, "%s: message %llu: %s\n", name.c_str(), static_cast<unsigned long long>(seq), loan.error().message().c_str());
+          return 3;
+        }
+        fill(loan->bytes(), seq);
+        if (auto r = (*c)->send(*s, *loan, 5s); !r) {
+          std::fprintf(stderr, "%s: message %llu: %s\n", name.c_str(), static_cast<unsigned long long>(seq), r.error().message().c_str());
+          return 4;
+        }
+      }
+      [[maybe_unused]] auto n = ::write(sent[1], "s", 1);
+      if (kill) ::pause();  // killed by the parent the moment the last send returned
+      return 0;              // leaves: the destructor says goodbye
+    });
+    std::uint64_t got = 0;
+    // Answer the session offer (ping reads what the engine posted) without touching the ring.
+    ASSERT_TRUE(test::waitFor([&] {
+      (void)(*rx)->ping();
+      pollfd p{sent[0], POLLIN, 0};
+      return ::poll(&p, 1, 1) == 1;
+    }, 20s)) << name << " could not send everything: " << tx.wait();
+    char x;
+    ASSERT_EQ(::read(sent[0], &x, 1), 1);
+    if (kill) tx.kill(SIGKILL);
+    else EXPECT_EQ(tx.wait(), 0);
+    for (std::uint64_t seq = 1; seq <= kCount; ++seq) {
+      auto m = (*rx)->receive(10s);
+      ASSERT_TRUE(m) << name << ": " << m.error().message() << " after " << got << " messages";
+      ASSERT_EQ(m->sequence(), seq);
+      ASSERT_TRUE(intact(m->bytes(), seq));
+      (*rx)->release(std::move(*m));
+      ++got;
+    }
+    ::close(sent[0]);
+    ::close(sent[1]);
+    EXPECT_EQ(got, kCount) << name;
+    EXPECT_TRUE(test::waitFor([&] { return !registered(name); }, 5s)) << name << " is reclaimed after delivery";
+  }
 }
 
 TEST_F(MessagingTest, AClientInAnEpollLoopIsWokenByItsDescriptor) {

@@ -77,6 +77,20 @@ TEST_F(RendezvousTest, RegistersAProcessAndPublishesItsRecord) {
   EXPECT_TRUE((*c)->ping());
 }
 
+TEST_F(RendezvousTest, TheEngineGivesBackTheArenasOfABlockThatWentIdle) {
+  startEngine({"--arena-size", "64KiB", "--max-arenas", "8"});
+  auto c = Client::connect(options("bursty"));
+  ASSERT_TRUE(c);
+  std::vector<Allocation> held;
+  for (int i = 0; i < 6; ++i) held.push_back(*(*c)->allocate(64 * 1024));
+  for (const auto& a : held) ASSERT_TRUE((*c)->free(a));
+  EXPECT_EQ((*c)->stats()->activeArenas, 6u) << "freeing alone keeps the pages for the next burst";
+  auto admin = observe();
+  EXPECT_TRUE(test::waitFor([&] { return (*c)->stats()->activeArenas == 1; }, 5s))
+      << "the engine trims a block that allocated nothing for a tick";
+  EXPECT_TRUE(test::waitFor([&] { return admin->load((*c)->slot())->stats.activeArenas == 1; }, 2s));
+}
+
 TEST_F(RendezvousTest, SixtyFourProcessesRegisterAtOnce) {
   startEngine();
   int release[2];

@@ -3,8 +3,8 @@
 // A binary buddy allocator ([0038]-[0039] of the source design). Requests round up to a power of
 // two of at least the minimum block; freeing a run merges it with its buddy, found by flipping
 // one bit of its unit index, for as long as the buddy is free. Allocate and free are O(log n) in
-// the arena size. The block grows by activating arenas up to the geometry's maximum and shrinks by
-// returning empty arenas to the system (keeping one empty arena as a spare against thrashing).
+// the arena size. The block grows by activating arenas up to the geometry's maximum and shrinks,
+// on trim(), by returning empty arenas to the system (the engine trims blocks that went idle).
 //
 // A BuddyManager is a process-local view: its metadata lives in a control segment that two
 // parties map (the block's owner and the engine), guarded by a lock word that holds the pid of

@@ -105,9 +105,10 @@ class Client {
   // The peer of an open session, or nothing once it closed.
   std::optional<std::string> peerOf(SessionId session) const;
 
-  // A sub-block of at least `bytes` of the own block to fill and send. OutOfMemory (with the
-  // sizes) when the block is full, TooLarge above one arena, InvalidArgument for 0.
-  std::expected<Loan, Error> loan(std::uint64_t bytes);
+  // A sub-block of at least `bytes` of the own block to fill and send. When the block is full
+  // of messages the engine has not copied out yet, waits up to `timeout` for the engine to free
+  // some. OutOfMemory (with the sizes) after that, TooLarge above one arena, InvalidArgument for 0.
+  std::expected<Loan, Error> loan(std::uint64_t bytes, std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
   // Gives back a loan that will not be sent.
   void abandon(Loan&& loan);
   // Hands the loan to the engine for delivery on `session`, waiting up to `timeout` while the
