@@ -17,6 +17,7 @@
 #include "ipcsync/ipccore/client.h"
 #include "ipcsync/ipccore/control_layout.h"
 #include "control_view.h"
+#include "namespace_test.h"
 #include "processes.h"
 #include "protocol.h"
 #include "socket_io.h"
@@ -28,35 +29,10 @@ using namespace std::chrono_literals;
 using test::Child;
 using test::EngineProcess;
 
-class CrashTest : public ::testing::Test {
+class CrashTest : public test::NamespaceTest {
  protected:
-  void SetUp() override {
-    ns = test::uniqueNamespace("crash");
-    engine = EngineProcess::start(ns, dir.path());
-    ASSERT_TRUE(engine);
-  }
-  ConnectOptions options(const std::string& name) {
-    ConnectOptions o;
-    o.ns = ns;
-    o.name = name;
-    return o;
-  }
-  std::vector<ProcessRecord> records() {
-    std::vector<ProcessRecord> out;
-    if (auto a = AdminSegment::open(ns))
-      for (auto& [slot, r] : (*a)->snapshot()) out.push_back(r);
-    return out;
-  }
-  bool hasRecord(pid_t pid) {
-    for (const auto& r : records())
-      if (r.pid == pid) return true;
-    return false;
-  }
+  void SetUp() override { startEngine("crash"); }
   bool shmExists() const { return std::filesystem::exists("/dev/shm/" + AdminSegment::shmName(ns)); }
-
-  test::TempDir dir;
-  std::string ns;
-  std::optional<EngineProcess> engine;
 };
 
 TEST_F(CrashTest, KillNineAtRandomPointsReleasesEverythingAndOthersCarryOn) {

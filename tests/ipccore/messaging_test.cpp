@@ -15,6 +15,7 @@
 #include "control_view.h"
 #include "ipcsync/ipccore/admin_segment.h"
 #include "ipcsync/ipccore/client.h"
+#include "namespace_test.h"
 #include "processes.h"
 
 namespace ipcsync {
@@ -46,33 +47,9 @@ bool intact(std::span<const std::byte> b, std::uint64_t seq) {
   return true;
 }
 
-class MessagingTest : public ::testing::Test {
+class MessagingTest : public test::NamespaceTest {
  protected:
-  void startEngine(std::vector<std::string> extra = {}) {
-    ns = test::uniqueNamespace("msg");
-    engine = EngineProcess::start(ns, dir.path(), std::move(extra));
-    ASSERT_TRUE(engine);
-  }
-  ConnectOptions options(const std::string& name) {
-    ConnectOptions o;
-    o.ns = ns;
-    o.name = name;
-    return o;
-  }
-  bool registered(const std::string& name) {
-    auto a = AdminSegment::open(ns);
-    if (!a) return false;
-    for (const auto& [slot, r] : (*a)->snapshot())
-      if (r.nameView() == name && r.state == RecordState::Registered) return true;
-    return false;
-  }
-  std::optional<ProcessRecord> record(const std::string& name) {
-    auto a = AdminSegment::open(ns);
-    if (!a) return std::nullopt;
-    for (const auto& [slot, r] : (*a)->snapshot())
-      if (r.nameView() == name) return r;
-    return std::nullopt;
-  }
+  void startEngine(std::vector<std::string> extra = {}) { NamespaceTest::startEngine("msg", std::move(extra)); }
   // A receiver child that accepts one session and checks `count` messages; exit 0 when all
   // arrived in order and intact.
   // With `hold` (a pipe), it stays registered after the last message until the parent closes the
@@ -102,10 +79,6 @@ class MessagingTest : public ::testing::Test {
       return 0;
     });
   }
-
-  test::TempDir dir;
-  std::string ns;
-  std::optional<EngineProcess> engine;
 };
 
 TEST_F(MessagingTest, OpensASessionAndDeliversAMessage) {

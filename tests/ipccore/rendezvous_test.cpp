@@ -14,6 +14,7 @@
 
 #include "ipcsync/ipccore/admin_segment.h"
 #include "ipcsync/ipccore/client.h"
+#include "namespace_test.h"
 #include "processes.h"
 #include "protocol.h"
 #include "socket_io.h"
@@ -25,35 +26,19 @@ using namespace std::chrono_literals;
 using test::Child;
 using test::EngineProcess;
 
-class RendezvousTest : public ::testing::Test {
+class RendezvousTest : public test::NamespaceTest {
  protected:
-  void startEngine(std::vector<std::string> extra = {}) {
-    ns = test::uniqueNamespace("rv");
-    engine = EngineProcess::start(ns, dir.path(), std::move(extra));
-    ASSERT_TRUE(engine) << "ipcsyncd did not start";
-  }
-  ConnectOptions options(const std::string& name) {
-    ConnectOptions o;
-    o.ns = ns;
-    o.name = name;
-    return o;
-  }
+  void startEngine(std::vector<std::string> extra = {}) { NamespaceTest::startEngine("rv", std::move(extra)); }
   std::unique_ptr<AdminSegment> observe() {
     auto a = AdminSegment::open(ns);
     EXPECT_TRUE(a) << a.error().message();
     return a ? std::move(*a) : nullptr;
   }
-  std::size_t registered() {
-    auto a = AdminSegment::open(ns);
-    if (!a) return 0;
+  std::size_t registeredCount() const {
     std::size_t n = 0;
-    for (const auto& [slot, r] : (*a)->snapshot()) n += r.state == RecordState::Registered;
+    for (const auto& r : records()) n += r.state == RecordState::Registered;
     return n;
   }
-
-  test::TempDir dir;
-  std::string ns;
-  std::optional<EngineProcess> engine;
 };
 
 TEST_F(RendezvousTest, RegistersAProcessAndPublishesItsRecord) {
@@ -112,14 +97,14 @@ TEST_F(RendezvousTest, SixtyFourProcessesRegisterAtOnce) {
     });
   }
   ::close(release[0]);
-  EXPECT_TRUE(test::waitFor([&] { return registered() == 64; }, 20s)) << registered() << " of 64 registered";
+  EXPECT_TRUE(test::waitFor([&] { return registeredCount() == 64; }, 20s)) << registeredCount() << " of 64 registered";
   auto admin = observe();
   std::set<std::string> names;
   for (const auto& [slot, r] : admin->snapshot()) names.insert(std::string(r.nameView()));
   EXPECT_EQ(names.size(), 64u) << "each process has its own record";
   ::close(release[1]);
   for (auto& c : children) EXPECT_EQ(c.wait(), 0);
-  EXPECT_TRUE(test::waitFor([&] { return registered() == 0; }, 5s)) << "records leave the registry";
+  EXPECT_TRUE(test::waitFor([&] { return registeredCount() == 0; }, 5s)) << "records leave the registry";
 }
 
 TEST_F(RendezvousTest, ReportsAnEngineThatIsNotRunning) {
@@ -136,7 +121,7 @@ TEST_F(RendezvousTest, RefusesAUserNotOnTheAccessList) {
   ASSERT_FALSE(c);
   EXPECT_EQ(c.error().code, Errc::AccessDenied);
   EXPECT_NE(c.error().detail.find("uid " + std::to_string(::getuid())), std::string::npos) << c.error().message();
-  EXPECT_EQ(registered(), 0u);
+  EXPECT_EQ(registeredCount(), 0u);
 }
 
 TEST_F(RendezvousTest, AdmitsAUserThroughTheGroupList) {
@@ -167,7 +152,7 @@ TEST_F(RendezvousTest, RefusesAClientOfAnotherProtocolVersion) {
   std::memcpy(&r, buf, sizeof r);
   EXPECT_EQ(static_cast<Errc>(r.code), Errc::VersionMismatch);
   EXPECT_NE(std::string(r.detail).find("protocol " + std::to_string(protocol::kVersion)), std::string::npos) << r.detail;
-  EXPECT_EQ(registered(), 0u);
+  EXPECT_EQ(registeredCount(), 0u);
 }
 
 TEST_F(RendezvousTest, RefusesAGarbledHello) {
@@ -236,7 +221,7 @@ TEST_F(RendezvousTest, AWaitingClientGetsTheSlotThatFreesUp) {
     std::this_thread::sleep_for(300ms);
     return 0;
   });
-  ASSERT_TRUE(test::waitFor([&] { return registered() == 1; }, 5s));
+  ASSERT_TRUE(test::waitFor([&] { return registeredCount() == 1; }, 5s));
   auto o = options("waiter");
   o.timeout = 10s;
   auto c = Client::connect(o);
