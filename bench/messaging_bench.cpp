@@ -4,6 +4,7 @@
 // one-copy design. Every transport runs between two processes.
 //
 //   build/release/bench/messaging_bench [--quick] [--spin-us N] [--sizes 64,4096,...]
+//                                       [--handover-threshold BYTES]   (default: copy every size)
 //
 // What each side does, for every transport: the sender copies the payload from its own buffer
 // into the transport (write(), message_queue::send, or a memcpy into an ipcsync loan); the
@@ -91,6 +92,7 @@ struct QueueEndpoint : Endpoint {
 struct IpcsyncEndpoint : Endpoint {
   std::unique_ptr<Client> client;
   SessionId session = 0;
+  bool read = true;  // false: "received" means holding the message, without touching its bytes
   void send(const std::byte* d, std::size_t n) override {
     auto loan = client->loan(n, 10s);  // waits while our block is full of messages in flight
     if (!loan) {
@@ -109,7 +111,7 @@ struct IpcsyncEndpoint : Endpoint {
       std::fprintf(stderr, "receive: %s\n", m.error().message().c_str());
       std::exit(1);
     }
-    if (into) std::memcpy(into, m->bytes().data(), std::min(n, m->bytes().size()));
+    if (into && read) std::memcpy(into, m->bytes().data(), std::min(n, m->bytes().size()));
     if (session == 0) session = m->session();
     client->release(std::move(*m));
   }
@@ -169,7 +171,7 @@ Result measure(const std::function<std::unique_ptr<Endpoint>(int)>& makeEnd, std
   return r;
 }
 
-pid_t startEngine(const std::string& ns, const std::string& dir, std::uint32_t spinUs) {
+pid_t startEngine(const std::string& ns, const std::string& dir, std::uint32_t spinUs, const std::string& handover) {
   int ready[2];
   if (::pipe(ready) != 0) return -1;
   const pid_t pid = ::fork();
@@ -177,7 +179,8 @@ pid_t startEngine(const std::string& ns, const std::string& dir, std::uint32_t s
     ::dup2(ready[1], 3);
     const std::string spin = std::to_string(spinUs);
     ::execl(IPCSYNC_BENCH_IPCSYNCD, "ipcsyncd", "--namespace", ns.c_str(), "--runtime-dir", dir.c_str(), "--ready-fd",
-            "3", "--log-level", "warn", "--arena-size", "4MiB", "--min-arenas", "4", "--max-arenas", "32", "--spin-us", spin.c_str(), nullptr);
+            "3", "--log-level", "warn", "--arena-size", "4MiB", "--min-arenas", "4", "--max-arenas", "32", "--spin-us", spin.c_str(),
+            "--handover-threshold", handover.c_str(), nullptr);
     ::_exit(127);
   }
   ::close(ready[1]);
@@ -223,11 +226,13 @@ void stopEngine() {
 int run(int argc, char** argv) {
   bool quick = false;
   std::uint32_t spinUs = 50;
+  std::uint64_t handoverThreshold = 64ull << 20;  // above every size here: the copy path
   std::vector<std::size_t> sizes = {64, 4096, 65536, 1 << 20, 4 << 20};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--quick") quick = true;
     else if (a == "--spin-us" && i + 1 < argc) spinUs = static_cast<std::uint32_t>(std::atoi(argv[++i]));
+    else if (a == "--handover-threshold" && i + 1 < argc) handoverThreshold = std::stoull(argv[++i]);
     else if (a == "--sizes" && i + 1 < argc) {
       sizes.clear();
       std::stringstream ss(argv[++i]);
@@ -238,12 +243,13 @@ int run(int argc, char** argv) {
   const std::string dir = ::mkdtemp(tmpl);
   const std::string ns = "bench-msg-" + std::to_string(::getpid());
   g_runtimeDir = dir;
-  const pid_t engine = g_engine = startEngine(ns, dir, spinUs);
+  const pid_t engine = g_engine = startEngine(ns, dir, spinUs, std::to_string(handoverThreshold));
   if (engine < 0) {
     std::fprintf(stderr, "messaging_bench: ipcsyncd did not start\n");
     return 1;
   }
-  std::printf("messaging: one-way latency (ping-pong / 2) and streaming, two processes; engine spin %u us\n\n", spinUs);
+  std::printf("messaging: one-way latency (ping-pong / 2) and streaming, two processes; engine spin %u us, "
+              "hand-over from %llu B\n\n", spinUs, static_cast<unsigned long long>(handoverThreshold));
   int round = 0;
   for (const std::size_t size : sizes) {
     const int iterations = quick ? 2000 : size <= 4096 ? 20000 : size <= 65536 ? 5000 : size <= (1u << 20) ? 1000 : 300;
@@ -251,13 +257,18 @@ int run(int argc, char** argv) {
     std::map<std::string, Result> results;
     const int tag = ++round;
 
-    // ipcsync: two clients and a session through the engine.
-    results["ipcsync"] = measure(
-        [&](int side) -> std::unique_ptr<Endpoint> {
+    // ipcsync: two clients and a session through the engine. Above the hand-over threshold it
+    // runs twice: "received" (the receiver holds the message) and "read" (it also copied every
+    // byte out, as the peers' read() does).
+    const bool handedOver = size >= handoverThreshold;
+    auto ipcsyncRun = [&](bool readBytes, const std::string& suffix) {
+      return measure(
+        [&, readBytes, suffix](int side) -> std::unique_ptr<Endpoint> {
           auto e = std::make_unique<IpcsyncEndpoint>();
+          e->read = readBytes;
           ConnectOptions o;
           o.ns = ns;
-          o.name = (side ? "sink-" : "source-") + std::to_string(tag);
+          o.name = (side ? "sink-" : "source-") + std::to_string(tag) + suffix;
           auto c = Client::connect(o);
           if (!c) {
             std::fprintf(stderr, "connect: %s\n", c.error().message().c_str());
@@ -265,7 +276,7 @@ int run(int argc, char** argv) {
           }
           e->client = std::move(*c);
           if (side == 0) {
-            auto s = e->client->openSession("sink-" + std::to_string(tag), 10s);
+            auto s = e->client->openSession("sink-" + std::to_string(tag) + suffix, 10s);
             if (!s) {
               std::fprintf(stderr, "openSession: %s\n", s.error().message().c_str());
               std::exit(1);
@@ -275,6 +286,9 @@ int run(int argc, char** argv) {
           return e;
         },
         size, iterations, streamed, true);
+    };
+    results["ipcsync"] = ipcsyncRun(true, "");
+    if (handedOver) results["ipcsync (received)"] = ipcsyncRun(false, "-held");
 
     int p1[2], p2[2];
     results["pipe"] = measure(
@@ -317,13 +331,15 @@ int run(int argc, char** argv) {
     bip::message_queue::remove(q2.c_str());
 
     const Result& ours = results["ipcsync"];
-    std::printf("%s (%d ping-pongs, %d streamed)\n", human(size).c_str(), iterations, streamed);
+    std::printf("%s (%d ping-pongs, %d streamed)%s\n", human(size).c_str(), iterations, streamed,
+                handedOver ? "; ipcsync hands it over; 'ipcsync' rows read every byte" : "");
     std::printf("  %-22s %10s %10s %10s %14s %9s\n", "", "median us", "p99 us", "p99.9 us", "msgs/s", "GB/s");
     double bestLatency = 1e18, bestRate = 0;
-    for (const auto& name : {"ipcsync", "pipe", "unix socket", "boost message_queue"}) {
+    for (const auto& name : {"ipcsync (received)", "ipcsync", "pipe", "unix socket", "boost message_queue"}) {
+      if (!results.contains(name)) continue;
       const Result& r = results[name];
       std::printf("  %-22s %10.2f %10.2f %10.2f %14.0f %9.2f", name, r.medianUs, r.p99Us, r.p999Us, r.msgsPerSec, r.gbPerSec);
-      if (std::string(name) != "ipcsync") {
+      if (std::string(name).rfind("ipcsync", 0) != 0) {
         std::printf("   latency ours/peer %.2f, throughput ours/peer %.2f", ours.medianUs / r.medianUs, ours.msgsPerSec / r.msgsPerSec);
         bestLatency = std::min(bestLatency, r.medianUs);
         bestRate = std::max(bestRate, r.msgsPerSec);

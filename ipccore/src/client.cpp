@@ -176,6 +176,7 @@ std::expected<std::unique_ptr<Client>, Error> Client::connect(const ConnectOptio
     c->m_toEngine = std::move(got->fds[3]);
     c->m_socket = std::move(*fd);
     c->m_spin = o.spin;
+    c->m_handoverThreshold = w.handoverThreshold;
     c->m_pollFd.reset(::epoll_create1(EPOLL_CLOEXEC));
     if (!c->m_pollFd) return std::unexpected(systemError("epoll_create1", errno));
     for (int watched : {c->m_toClient.get(), c->m_socket.get()}) {
@@ -290,7 +291,7 @@ std::expected<void, Error> Client::ping(std::chrono::milliseconds timeout) {
       if (pong.head.type == protocol::Type::Pong && pong.token == ping.token) return {};
     }
     // Anything else the engine posted meanwhile (session offers, closes) is handled as usual.
-    if (auto ok = handleControl(std::span(buffer, got->size)); !ok) return ok;
+    if (auto ok = handleControl(std::span(buffer, got->size), got->fds); !ok) return ok;
   }
 }
 

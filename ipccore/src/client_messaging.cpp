@@ -1,10 +1,14 @@
 // The communications half of Client: sessions, loans, send and receive.
 #include <poll.h>
 #include <sched.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "ipcsync/ipccore/client.h"
 #include "ipcsync/ipccore/process_memory.h"
@@ -62,11 +66,11 @@ std::expected<void, Error> Client::pumpControl(bool force) {
       return std::unexpected(*m_fatal);
     }
     if (got->wouldBlock) return {};
-    if (auto ok = handleControl(std::span(buffer, got->size)); !ok) return ok;
+    if (auto ok = handleControl(std::span(buffer, got->size), got->fds); !ok) return ok;
   }
 }
 
-std::expected<void, Error> Client::handleControl(std::span<const std::byte> message) {
+std::expected<void, Error> Client::handleControl(std::span<const std::byte> message, std::vector<UniqueFd>& fds) {
   protocol::MessageHead head{};
   if (message.size() < sizeof head) return {};
   std::memcpy(&head, message.data(), sizeof head);
@@ -109,6 +113,12 @@ std::expected<void, Error> Client::handleControl(std::span<const std::byte> mess
       k.detail[sizeof k.detail - 1] = '\0';
       m_fatal = Error{Errc::Disconnected, k.detail};
       return std::unexpected(*m_fatal);
+    }
+    case protocol::Type::HandoverDeliver: {
+      protocol::Handover h;
+      if (!as(h) || fds.size() != 1) return {};
+      m_handovers[h.id] = std::move(fds[0]);  // claimed when its Location is popped
+      return {};
     }
     case protocol::Type::Pong:
     default: return {};  // a late pong; nothing else is expected
@@ -175,7 +185,20 @@ std::expected<void, Error> Client::closeSession(SessionId session) {
   return {};
 }
 
+std::expected<Loan, Error> Client::handoverLoan(std::uint64_t bytes) {
+  if (bytes > (std::uint64_t{1} << 34))
+    return std::unexpected(Error{Errc::TooLarge, std::to_string(bytes) + " B is more than the 16 GiB a hand-over may carry"});
+  UniqueFd fd(::memfd_create(("ipcsync-handover:" + m_ns + ":" + m_name).c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!fd) return std::unexpected(systemError("memfd_create for a hand-over", errno));
+  if (::ftruncate(fd.get(), static_cast<off_t>(bytes)) != 0)
+    return std::unexpected(systemError("ftruncate a hand-over to " + std::to_string(bytes) + " B", errno));
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+  if (p == MAP_FAILED) return std::unexpected(systemError("mmap a hand-over", errno));
+  return Loan(fd.release(), std::span(static_cast<std::byte*>(p), bytes));
+}
+
 std::expected<Loan, Error> Client::loan(std::uint64_t bytes, std::chrono::milliseconds timeout) {
+  if (bytes > 0 && m_handoverThreshold > 0 && bytes >= m_handoverThreshold) return handoverLoan(bytes);
   const auto deadline = Clock::now() + timeout;
   const auto spinUntil = Clock::now() + m_spin;
   layout::Channels& ch = m_memory->channels();
@@ -202,8 +225,56 @@ std::expected<Loan, Error> Client::loan(std::uint64_t bytes, std::chrono::millis
 
 void Client::abandon(Loan&& loan) {
   if (!loan.valid()) return;
-  (void)free(loan.m_run);
+  if (loan.handover()) {
+    ::munmap(loan.m_bytes.data(), loan.m_bytes.size());
+    ::close(std::exchange(loan.m_memfd, -1));
+  } else {
+    (void)free(loan.m_run);
+  }
   loan.m_bytes = {};
+}
+
+// The sender gives up the pages (unmaps), seals them against any write, passes the descriptor
+// to the engine, then posts the Location that names it: whoever pops the Location finds the
+// descriptor already there.
+std::expected<void, Error> Client::sendHandover(SessionState& session, SessionId id, Loan& loan,
+                                                std::uint32_t correlation) {
+  layout::Channels& ch = m_memory->channels();
+  if (ch.outbound.tail.load(std::memory_order_relaxed) - ch.outbound.head.load(std::memory_order_acquire) >= kRingCapacity)
+    return std::unexpected(Error{Errc::WouldBlock, "the outbound ring is full"});
+  const std::uint64_t length = loan.m_bytes.size();
+  ::munmap(loan.m_bytes.data(), length);
+  loan.m_bytes = {};
+  UniqueFd fd(std::exchange(loan.m_memfd, -1));
+  if (::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
+    return std::unexpected(systemError("seal a hand-over", errno));
+  protocol::Handover h;
+  h.id = m_nextHandover++;
+  h.length = length;
+  const int fds[1] = {fd.get()};
+  if (!io::sendMessage(m_socket.get(), io::asBytes(h), fds)) {
+    m_fatal = goneError();
+    return std::unexpected(*m_fatal);
+  }
+  ch.outbound.push(Location{h.id, LocationKind::Handover, 0, length, session.nextSequence++, id, correlation});
+  if (ch.engineSleeping.load(std::memory_order_seq_cst)) ringDoorbell(m_toEngine.get());
+  return {};
+}
+
+std::expected<Message, Error> Client::openHandover(const Location& l) {
+  auto it = m_handovers.find(l.arena);
+  if (it == m_handovers.end()) {
+    if (auto ok = pumpControl(true); !ok) return std::unexpected(ok.error());
+    it = m_handovers.find(l.arena);
+    if (it == m_handovers.end())
+      return std::unexpected(Error{Errc::ProtocolError, "the engine posted hand-over " + std::to_string(l.arena) +
+                                                            " without its memory object"});
+  }
+  UniqueFd fd = std::move(it->second);
+  m_handovers.erase(it);
+  void* p = ::mmap(nullptr, l.length, PROT_READ, MAP_SHARED, fd.get(), 0);
+  if (p == MAP_FAILED) return std::unexpected(systemError("mmap a received hand-over", errno));
+  return Message(l, std::span(static_cast<const std::byte*>(p), l.length));
 }
 
 std::expected<void, Error> Client::trySend(SessionId session, Loan& loan, std::uint32_t correlation) {
@@ -216,6 +287,7 @@ std::expected<void, Error> Client::trySend(SessionId session, Loan& loan, std::u
     return std::unexpected(Error{it->second.closed, it->second.closed == Errc::PeerGone
                                                         ? "'" + it->second.peer + "' has gone"
                                                         : "'" + it->second.peer + "' closed the session"});
+  if (loan.handover()) return sendHandover(it->second, session, loan, correlation);
   layout::Channels& ch = m_memory->channels();
   const Location l{loan.m_run.arena, LocationKind::Copy, loan.m_run.offset, loan.m_bytes.size(),
                    it->second.nextSequence, session, correlation};
@@ -267,6 +339,7 @@ std::expected<Message, Error> Client::tryReceive() {
   ch.ownerSleeping.store(0, std::memory_order_relaxed);
   const Location l = in.front();
   in.pop();
+  if (l.kind == LocationKind::Handover) return openHandover(l);
   const Allocation run{l.arena, 0, l.offset, l.length};
   return Message(l, m_memory->bytes(run));
 }
@@ -295,6 +368,11 @@ std::expected<Message, Error> Client::receive(std::chrono::milliseconds timeout)
 
 void Client::release(Message&& message) {
   if (!message.valid()) return;
+  if (message.m_location.kind == LocationKind::Handover) {  // our mapping was all we held
+    ::munmap(const_cast<std::byte*>(message.m_bytes.data()), message.m_bytes.size());
+    message.m_bytes = {};
+    return;
+  }
   (void)m_memory->manager().free(message.m_location.arena, message.m_location.offset);
   message.m_bytes = {};
   layout::Channels& ch = m_memory->channels();

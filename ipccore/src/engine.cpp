@@ -1,6 +1,7 @@
 #include "ipcsync/ipccore/engine.h"
 
 #include <sched.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -247,9 +248,9 @@ void Engine::Impl::ring(int eventFd) {
   [[maybe_unused]] auto n = ::write(eventFd, &one, sizeof one);
 }
 
-bool Engine::Impl::post(std::uint32_t slot, std::span<const std::byte> message) {
+bool Engine::Impl::post(std::uint32_t slot, std::span<const std::byte> message, std::span<const int> fds) {
   Registered& r = *m_slots[slot];
-  if (!io::sendMessage(r.socket.get(), message)) return false;
+  if (!io::sendMessage(r.socket.get(), message, fds)) return false;
   r.memory->channels().controlPosted.fetch_add(1, std::memory_order_seq_cst);
   if (r.memory->channels().ownerSleeping.load(std::memory_order_seq_cst)) ring(r.toClient.get());
   return true;
@@ -377,6 +378,8 @@ std::expected<void, Error> Engine::Impl::registerProcess(UniqueFd& socket, const
   welcome.geometry = m_config.geometry;
   welcome.enginePid = static_cast<std::int32_t>(::getpid());
   welcome.capacity = m_config.capacity;
+  welcome.handoverThreshold =
+      m_config.handoverThreshold ? m_config.handoverThreshold : m_config.geometry.arenaSize() + 1;
   const int fds[protocol::kWelcomeFds] = {(*memory)->controlFd(), (*memory)->blockFd(), toClient.get(), toEngine.get()};
   if (auto sent = io::sendMessage(socket.get(), io::asBytes(welcome), fds); !sent) return undo(sent.error());
   if (auto ok = watch(socket.get(), Tag::Client, slot, EPOLLIN | EPOLLRDHUP); !ok) return undo(ok.error());
@@ -414,6 +417,8 @@ void Engine::Impl::onClient(std::uint32_t slot) {
     std::memcpy(&head, buffer, sizeof head);
     if (head.magic != protocol::kMagic || head.version != protocol::kVersion)
       return kick(slot, Errc::ProtocolError, "sent a message with a bad header");
+    if (head.type != protocol::Type::Handover && !got->fds.empty())
+      return kick(slot, Errc::ProtocolError, "sent descriptors with a message that carries none");
     auto as = [&]<typename M>(M& m) {
       if (got->size != sizeof m || got->truncated) return false;
       std::memcpy(&m, buffer, sizeof m);
@@ -446,12 +451,30 @@ void Engine::Impl::onClient(std::uint32_t slot) {
         onCloseSession(slot, m);
         break;
       }
+      case protocol::Type::Handover: {
+        protocol::Handover m;
+        if (!as(m)) return kick(slot, Errc::ProtocolError, "sent a malformed Handover");
+        onHandover(slot, m, got->fds);
+        break;
+      }
       case protocol::Type::Bye: return finish(slot, "deregistered");
       default:
         return kick(slot, Errc::ProtocolError,
                     "sent an unexpected message type " + std::to_string(static_cast<std::uint32_t>(head.type)));
     }
   }
+}
+
+void Engine::Impl::onHandover(std::uint32_t slot, const protocol::Handover& m, std::vector<UniqueFd>& fds) {
+  // The receiver must be able to trust that nobody changes the bytes under it: the object must
+  // be sealed against writes and resizing, and hold the length it claims.
+  constexpr int kSeals = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW;
+  struct stat st {};
+  const int seals = fds.size() == 1 ? ::fcntl(fds[0].get(), F_GET_SEALS) : -1;
+  if (fds.size() != 1 || seals < 0 || (seals & kSeals) != kSeals || ::fstat(fds[0].get(), &st) != 0 ||
+      static_cast<std::uint64_t>(st.st_size) < m.length || m.length == 0)
+    return kick(slot, Errc::ProtocolError, "handed over something that is not a sealed memory object of the length it claims");
+  m_slots[slot]->handovers[m.id] = std::move(fds[0]);
 }
 
 void Engine::Impl::finish(std::uint32_t slot, const std::string& reason) {

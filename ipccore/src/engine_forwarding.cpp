@@ -56,6 +56,58 @@ void Engine::Impl::kick(std::uint32_t slot, Errc code, const std::string& detail
   reclaim(slot, "disconnected: " + detail);
 }
 
+Engine::Impl::Step Engine::Impl::handOver(std::uint32_t slot, const Location& loc) {
+  Registered& src = *m_slots[slot];
+  layout::Channels& ch = src.memory->channels();
+  auto object = src.handovers.find(loc.arena);
+  if (object == src.handovers.end()) {
+    onClient(slot);  // the descriptor travels ahead of the Location: read it now
+    if (!m_slots[slot]) return Step::Kicked;
+    object = src.handovers.find(loc.arena);
+    if (object == src.handovers.end()) {
+      kick(slot, Errc::ProtocolError, "posted hand-over " + std::to_string(loc.arena) + " without handing anything over");
+      return Step::Kicked;
+    }
+  }
+  auto session = m_sessions.find(loc.channel);
+  const bool party = session != m_sessions.end() &&
+                     ((session->second.slot[0] == slot && session->second.generation[0] == src.record.generation) ||
+                      (session->second.slot[1] == slot && session->second.generation[1] == src.record.generation));
+  if (session != m_sessions.end() && !party) {
+    kick(slot, Errc::ProtocolError, "posted a hand-over on another process's session " + describeLocation(loc));
+    return Step::Kicked;
+  }
+  const std::uint32_t dstSlot =
+      !party ? 0 : (session->second.slot[0] == slot ? session->second.slot[1] : session->second.slot[0]);
+  if (!party || !session->second.open || m_slots[dstSlot]->closing) {  // nowhere to go: drop it
+    src.handovers.erase(object);
+    ch.outbound.pop();
+    ++src.record.traffic.dropped;
+    return Step::Moved;
+  }
+  Registered& dst = *m_slots[dstSlot];
+  layout::Channels& dch = dst.memory->channels();
+  if (dch.inbound.tail.load(std::memory_order_relaxed) - dch.inbound.head.load(std::memory_order_acquire) >= kRingCapacity) {
+    if (dch.engineWantsRoom.exchange(1, std::memory_order_seq_cst) == 0) ++dst.record.traffic.waitsForRoom;
+    return Step::Blocked;
+  }
+  protocol::Handover deliver;
+  deliver.head.type = protocol::Type::HandoverDeliver;
+  deliver.id = m_nextHandover++;
+  deliver.length = loc.length;
+  const int fds[1] = {object->second.get()};
+  if (!post(dstSlot, io::asBytes(deliver), fds)) return Step::Blocked;  // the receiver is going away
+  dch.inbound.push(Location{deliver.id, LocationKind::Handover, 0, loc.length, loc.sequence, loc.channel, loc.correlation});
+  src.handovers.erase(object);  // our descriptor: the receiver holds its own now
+  ch.outbound.pop();
+  ++src.record.traffic.messagesOut;
+  src.record.traffic.bytesOut += loc.length;
+  ++dst.record.traffic.messagesIn;
+  dst.record.traffic.bytesIn += loc.length;
+  if (dch.ownerSleeping.load(std::memory_order_seq_cst)) ring(dst.toClient.get());
+  return Step::Moved;
+}
+
 bool Engine::Impl::forwardFrom(std::uint32_t slot) {
   Registered& src = *m_slots[slot];
   layout::Channels& ch = src.memory->channels();
@@ -78,6 +130,13 @@ bool Engine::Impl::forwardFrom(std::uint32_t slot) {
   }
   for (std::uint64_t n = std::min(*pending, kBatch); n > 0; --n) {
     const Location loc = ch.outbound.front();  // a copy: what we validate is what we use
+    if (loc.kind == LocationKind::Handover) {
+      switch (handOver(slot, loc)) {
+        case Step::Moved: moved = true; continue;
+        case Step::Blocked: return moved;
+        case Step::Kicked: return true;
+      }
+    }
     if (loc.kind != LocationKind::Copy || loc.length == 0) {
       kick(slot, Errc::ProtocolError, "posted an invalid Location " + describeLocation(loc));
       return true;

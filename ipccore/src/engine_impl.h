@@ -45,6 +45,8 @@ struct Registered {
   // owner held its manager lock; freed at the next round.
   std::vector<Location> deferredFrees;
   std::uint64_t allocationsAtLastTick = 0;  // to see when the block went idle
+  // Sealed memory objects the client handed over, by the id its Locations will name.
+  std::unordered_map<std::uint32_t, UniqueFd> handovers;
   // The process has gone (or said goodbye) but its outbound ring still holds messages: they are
   // delivered first, until `closingDeadline`, and then the slot is reclaimed.
   bool closing = false;
@@ -91,6 +93,7 @@ class Engine::Impl {
   std::uint32_t m_registered = 0;
   std::unordered_map<std::uint32_t, SessionEntry> m_sessions;
   std::uint32_t m_nextSession = 1;
+  std::uint32_t m_nextHandover = 1;
   bool m_listenPaused = false;  // out of descriptors: not accepting until the next tick
 
  private:
@@ -111,7 +114,8 @@ class Engine::Impl {
   void tick();
   void setSleeping(bool sleeping);
   // Sends one control message to the client in `slot` and bumps its controlPosted counter.
-  bool post(std::uint32_t slot, std::span<const std::byte> message);
+  bool post(std::uint32_t slot, std::span<const std::byte> message, std::span<const int> fds = {});
+  void onHandover(std::uint32_t slot, const protocol::Handover& m, std::vector<UniqueFd>& fds);
   void ring(int eventFd);
 
   // engine_sessions.cpp
@@ -126,6 +130,9 @@ class Engine::Impl {
   bool forwardAll();
   // Moves up to a batch of messages out of the slot's outbound ring. Returns true if any moved.
   bool forwardFrom(std::uint32_t slot);
+  enum class Step { Moved, Blocked, Kicked };
+  // Passes a handed-over memory object on to the receiver of `loc`'s session.
+  Step handOver(std::uint32_t slot, const Location& loc);
   // Disconnects a client that broke the protocol, telling it why.
   void kick(std::uint32_t slot, Errc code, const std::string& detail);
 

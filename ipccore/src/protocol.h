@@ -14,7 +14,7 @@
 namespace ipcsync::protocol {
 
 inline constexpr std::uint32_t kMagic = 0x49505352;  // "IPSR"
-inline constexpr std::uint32_t kVersion = 1;
+inline constexpr std::uint32_t kVersion = 2;  // 2: hand-over of large messages
 
 enum class Type : std::uint32_t {
   Hello = 1, Welcome = 2, Refusal = 3, Ping = 4, Pong = 5, Bye = 6,
@@ -27,6 +27,10 @@ enum class Type : std::uint32_t {
   CloseSession = 14,   // client -> engine
   SessionClosed = 15,  // engine -> client: the session ended (peer closed it or went away)
   Kicked = 16,         // engine -> client: disconnected for breaking the protocol (a Refusal body)
+  // Hand-over of large messages: a sealed memfd travels beside the ring, with one descriptor.
+  // It is sent before the Location that names it, so whoever pops the Location finds it.
+  Handover = 17,         // client -> engine
+  HandoverDeliver = 18,  // engine -> client
 };
 
 struct MessageHead {
@@ -51,6 +55,7 @@ struct Welcome {
   BlockGeometry geometry{};
   std::int32_t enginePid = 0;
   std::uint32_t capacity = 0;
+  std::uint64_t handoverThreshold = 0;  // loans of at least this many bytes are handed over
 };
 
 struct Refusal {
@@ -89,6 +94,12 @@ struct SessionEvent {  // CloseSession and SessionClosed
   MessageHead head{kMagic, kVersion, Type::CloseSession};
   std::uint32_t session = 0;
   std::uint32_t code = 0;  // SessionClosed: the Errc that says why (SessionClosed or PeerGone)
+};
+
+struct Handover {  // Handover and HandoverDeliver, with the memfd as SCM_RIGHTS
+  MessageHead head{kMagic, kVersion, Type::Handover};
+  std::uint32_t id = 0;  // the Location's `arena`
+  std::uint64_t length = 0;
 };
 
 struct Ping {

@@ -141,7 +141,14 @@ std::expected<EngineConfig, ConfigError> loadEngineConfig(const std::filesystem:
     if (auto n = root["namespace"]) cfg.ns = scalar(c, n, "namespace");
     if (auto n = root["runtime_dir"]) cfg.runtimeDir = scalar(c, n, "runtime_dir");
     if (auto engine = root["engine"]) {
-      checkKeys(c, engine, {"capacity", "publish_interval_ms", "hello_timeout_ms", "spin_us", "block"}, "'engine'");
+      checkKeys(c, engine, {"capacity", "publish_interval_ms", "hello_timeout_ms", "spin_us", "handover_threshold", "block"},
+                "'engine'");
+      if (auto n = engine["handover_threshold"]) {
+        auto bytes = parseByteSize(scalar(c, n, "handover_threshold"));
+        if (!bytes || *bytes == 0)
+          throw Fail{{c.at(n) + ": 'handover_threshold' is '" + n.Scalar() + "'; expected a size such as 256KiB"}};
+        cfg.handoverThreshold = *bytes;
+      }
       if (auto n = engine["spin_us"]) cfg.spin = std::chrono::microseconds(integer(c, n, "spin_us", 0, 10'000'000));
       if (auto n = engine["capacity"]) cfg.capacity = static_cast<std::uint32_t>(integer(c, n, "capacity", 1, 4096));
       if (auto n = engine["publish_interval_ms"])

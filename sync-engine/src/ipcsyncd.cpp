@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   std::string configFile, ns, runtimeDir, minBlock, arenaSize, logLevel = "info";
   std::uint32_t capacity = 0, minArenas = 0, maxArenas = 0, publishMs = 0;
   std::optional<std::uint32_t> spinUs;
+  std::string handoverThreshold;
   std::vector<uid_t> uids;
   std::vector<gid_t> gids;
   int readyFd = -1;
@@ -64,6 +65,9 @@ int main(int argc, char** argv) {
                  "how long the engine keeps polling after the last message before it sleeps, in us (default 50;\n"
                  "larger: lower latency for more CPU)")
       ->check(CLI::Range(0, 10'000'000));
+  app.add_option("--handover-threshold", handoverThreshold,
+                 "messages of at least this size are handed over as sealed memory objects instead of copied\n"
+                 "(default: larger than one arena)");
   app.add_option("--log-level", logLevel, "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   app.add_option("--ready-fd", readyFd, "write 'ready' to this descriptor once serving, then close it");
@@ -88,6 +92,11 @@ int main(int argc, char** argv) {
     if (maxArenas) config.geometry.maxArenas = maxArenas;
     if (publishMs) config.publishInterval = std::chrono::milliseconds(publishMs);
     if (spinUs) config.spin = std::chrono::microseconds(*spinUs);
+    if (!handoverThreshold.empty()) {
+      auto bytes = ipcsync::parseByteSize(handoverThreshold);
+      if (!bytes || *bytes == 0) throw CLI::ValidationError("--handover-threshold", "'" + handoverThreshold + "' is not a size");
+      config.handoverThreshold = *bytes;
+    }
     if (!uids.empty()) config.access.uids = uids;
     if (!gids.empty()) config.access.gids = gids;
   } catch (const CLI::ParseError& e) {

@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -185,6 +186,63 @@ TEST_F(MessagingTest, DeliversInOrderAndIntactAcrossRandomSizes) {
   }
   EXPECT_EQ(rx.wait(), 0) << "the receiver saw every message in order and intact";
   std::printf("%.1f MiB in %llu messages\n", static_cast<double>(bytes) / (1 << 20), static_cast<unsigned long long>(count));
+}
+
+// Above the hand-over threshold a message travels as its own sealed memory object: the
+// receiver maps the sender's pages read-only, nothing is copied, and order with the copied
+// messages around it is kept.
+TEST_F(MessagingTest, LargeMessagesAreHandedOverSealedInOrderAndIntact) {
+  startEngine({"--handover-threshold", "256KiB"});
+  constexpr std::uint64_t kCount = 60;
+  Child rx([&] {
+    auto c = Client::connect(options("rx"));
+    if (!c) return 10;
+    for (std::uint64_t seq = 1; seq <= kCount; ++seq) {
+      auto m = (*c)->receive(30s);
+      if (!m || m->sequence() != seq) return 11;
+      if (!intact(m->bytes(), seq)) return 12;
+      if (m->bytes().size() >= 256 * 1024) {
+        // The pages are the sender's, mapped here read-only and shared, not copied into our block.
+        std::ifstream maps("/proc/self/maps");
+        bool readOnly = false;
+        for (std::string line; std::getline(maps, line);)
+          if (line.find("ipcsync-handover:") != std::string::npos && line.find(" r--s ") != std::string::npos) readOnly = true;
+        if (!readOnly) return 13;
+      }
+      (*c)->release(std::move(*m));
+    }
+    return 0;
+  });
+  ASSERT_TRUE(test::waitFor([&] { return registered("rx"); }, 5s));
+  auto tx = Client::connect(options("tx"));
+  ASSERT_TRUE(tx);
+  auto s = (*tx)->openSession("rx", 5s);
+  ASSERT_TRUE(s) << s.error().message();
+  for (std::uint64_t seq = 1; seq <= kCount; ++seq) {
+    const std::uint64_t size = seq % 3 == 0 ? 1000 : (seq % 3 == 1 ? 300 * 1024 : 4 << 20);  // copied, handed over, handed over
+    auto loan = (*tx)->loan(size);
+    ASSERT_TRUE(loan) << loan.error().message();
+    EXPECT_EQ(loan->handover(), size >= 256 * 1024);
+    fill(loan->bytes(), seq);
+    auto sent = (*tx)->send(*s, *loan, 10s);
+    ASSERT_TRUE(sent) << sent.error().message() << " at message " << seq;
+  }
+  EXPECT_EQ(rx.wait(), 0);
+  EXPECT_EQ(test::countDescriptors(engine->pid(), "ipcsync-handover"), 0) << "the engine keeps no hand-over";
+}
+
+TEST_F(MessagingTest, ByDefaultOnlyMessagesLargerThanAnArenaAreHandedOver) {
+  startEngine();  // 1 MiB arenas
+  auto c = Client::connect(options("sizes"));
+  ASSERT_TRUE(c);
+  auto fits = (*c)->loan(1 << 20);
+  auto larger = (*c)->loan((1 << 20) + 1);
+  ASSERT_TRUE(fits && larger) << "a message larger than an arena is not refused as too large";
+  EXPECT_FALSE(fits->handover()) << "what fits in an arena is copied";
+  EXPECT_TRUE(larger->handover());
+  (*c)->abandon(std::move(*fits));
+  (*c)->abandon(std::move(*larger));
+  EXPECT_EQ((*c)->stats()->bytesInUse, 0u);
 }
 
 TEST_F(MessagingTest, BackPressureHoldsMessagesWithoutLossOrUnboundedGrowth) {
@@ -395,6 +453,7 @@ TEST_P(MaliciousLocationTest, DisconnectsTheLiarAndKeepsServingOthers) {
     else if (kind == std::string("unallocated")) l.offset = g.arenaSize() / 2;
     else if (kind == std::string("foreign-session")) l.channel = *honest;
     else if (kind == std::string("bad-kind")) l.kind = static_cast<LocationKind>(77);
+    else if (kind == std::string("handover-without-object")) { l.kind = LocationKind::Handover; l.arena = 999; }
     else if (kind == std::string("already-released")) {
       (*c)->abandon(std::move(*loan));  // the run is free again, then we post it anyway
     }
@@ -425,7 +484,7 @@ TEST_P(MaliciousLocationTest, DisconnectsTheLiarAndKeepsServingOthers) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, MaliciousLocationTest,
                          ::testing::Values("out-of-bounds", "overflowing-length", "unallocated", "already-released",
-                                           "foreign-session", "bad-kind", "corrupt-ring"),
+                                           "foreign-session", "bad-kind", "handover-without-object", "corrupt-ring"),
                          [](const auto& param) {
                            std::string n = param.param;
                            std::replace(n.begin(), n.end(), '-', '_');

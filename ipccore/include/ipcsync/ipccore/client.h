@@ -33,6 +33,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include <sys/types.h>
 
@@ -156,7 +157,10 @@ class Client {
   // Reads what the engine posted on the socket (session offers, results, closes, kicks) if its
   // counter says there is something. Returns the first fatal error (EngineGone, Disconnected).
   std::expected<void, Error> pumpControl(bool force = false);
-  std::expected<void, Error> handleControl(std::span<const std::byte> message);
+  std::expected<void, Error> handleControl(std::span<const std::byte> message, std::vector<UniqueFd>& fds);
+  std::expected<Loan, Error> handoverLoan(std::uint64_t bytes);
+  std::expected<void, Error> sendHandover(SessionState& session, SessionId id, Loan& loan, std::uint32_t correlation);
+  std::expected<Message, Error> openHandover(const Location& l);
   // Sleeps until the eventfd or the socket is readable, or the deadline. The caller has armed
   // the flag that makes the engine ring, and re-checked its condition after arming.
   void sleepUntil(std::chrono::steady_clock::time_point deadline);
@@ -181,6 +185,9 @@ class Client {
   std::unordered_map<SessionId, SessionState> m_sessions;
   std::map<std::uint32_t, std::pair<SessionId, Error>> m_results;  // by token: session, or error code
   std::optional<Error> m_fatal;  // set once the engine went away or disconnected us
+  std::uint64_t m_handoverThreshold = 0;
+  std::uint32_t m_nextHandover = 1;
+  std::unordered_map<std::uint32_t, UniqueFd> m_handovers;  // delivered memfds by id, until popped
 };
 
 }  // namespace ipcsync

@@ -35,6 +35,12 @@ struct EngineConfig {
   // it polls, a message costs no system call; a sleeping engine costs a wake-up (~7 us here).
   // Polling yields the CPU between rounds. Large values make a low-latency, CPU-hungry engine.
   std::chrono::microseconds spin{50};
+  // Messages of at least this many bytes travel as their own sealed memory object, handed from
+  // sender to receiver without a copy, instead of being copied through the engine. 0 (default):
+  // only messages larger than one arena, which cannot be copied. On the 2-core VMs we measure on,
+  // fresh pages for each hand-over cost about 7x what copying through warm blocks does, so the
+  // copy path wins wherever it is possible (docs/PERFORMANCE.md).
+  std::uint64_t handoverThreshold = 0;
 };
 
 // $XDG_RUNTIME_DIR/ipcsync if set, else /tmp/ipcsync-<uid>.

@@ -1,7 +1,9 @@
 // Loan and Message: the two halves of the communications phase, as a client sees them.
 //
 // A Loan is a sub-block of the sender's own block, handed out by Client::loan for the sender to
-// fill and then give to Client::send, which moves it to the engine. A Message is a received
+// fill and then give to Client::send, which moves it to the engine. A loan of at least the
+// engine's hand-over threshold is instead a memory object of its own, which send() unmaps, seals
+// against writing and hands over: the receiver maps the very same pages, read-only. A Message is a received
 // payload in the receiver's own block; it stays valid until Client::release. Both are move-only
 // handles; neither frees anything by itself (a Loan that is never sent should be given back with
 // Client::abandon, a Message with Client::release).
@@ -21,10 +23,12 @@ using SessionId = std::uint32_t;
 class Loan {
  public:
   Loan() = default;
-  Loan(Loan&& o) noexcept : m_run(o.m_run), m_bytes(std::exchange(o.m_bytes, {})) {}
+  Loan(Loan&& o) noexcept
+      : m_run(o.m_run), m_bytes(std::exchange(o.m_bytes, {})), m_memfd(std::exchange(o.m_memfd, -1)) {}
   Loan& operator=(Loan&& o) noexcept {
     m_run = o.m_run;
     m_bytes = std::exchange(o.m_bytes, {});
+    m_memfd = std::exchange(o.m_memfd, -1);
     return *this;
   }
   Loan(const Loan&) = delete;
@@ -33,12 +37,16 @@ class Loan {
   // Exactly the requested bytes, writable until the loan is sent.
   std::span<std::byte> bytes() const noexcept { return m_bytes; }
   bool valid() const noexcept { return !m_bytes.empty(); }
+  // True when this loan will be handed over rather than copied.
+  bool handover() const noexcept { return m_memfd >= 0; }
 
  private:
   friend class Client;
   Loan(const Allocation& run, std::span<std::byte> bytes) : m_run(run), m_bytes(bytes) {}
+  Loan(int memfd, std::span<std::byte> mapped) : m_bytes(mapped), m_memfd(memfd) {}
   Allocation m_run{};
   std::span<std::byte> m_bytes;
+  int m_memfd = -1;  // hand-over loans: the memory object, owned; m_bytes is its mapping
 };
 
 class Message {
