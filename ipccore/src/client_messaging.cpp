@@ -150,24 +150,59 @@ std::expected<SessionId, Error> Client::openSession(std::string_view peer, std::
     m_fatal = goneError();
     return std::unexpected(*m_fatal);
   }
-  const auto deadline = Clock::now() + timeout;
+  auto session = awaitResult(m.token, Clock::now() + timeout, "'" + std::string(peer) + "' did not answer the session request");
+  if (session) m_sessions[*session] = SessionState{std::string(peer)};
+  return session;
+}
+
+std::expected<SessionId, Error> Client::awaitResult(std::uint32_t token, Clock::time_point deadline,
+                                                    const std::string& what) {
   auto& flag = m_memory->channels().ownerSleeping;
+  const auto started = Clock::now();
   for (;;) {
     if (auto ok = pumpControl(); !ok) return std::unexpected(ok.error());
-    if (auto it = m_results.find(m.token); it != m_results.end()) {
+    if (auto it = m_results.find(token); it != m_results.end()) {
       auto [session, error] = it->second;
       m_results.erase(it);
       if (error.code != Errc{}) return std::unexpected(error);
-      m_sessions[session] = SessionState{std::string(peer)};
       return session;
     }
     if (Clock::now() >= deadline)
-      return std::unexpected(Error{Errc::Timeout, "'" + std::string(peer) + "' did not answer the session request within " +
-                                                      std::to_string(timeout.count()) + " ms"});
+      return std::unexpected(Error{Errc::Timeout, what + " within " +
+                                                      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                                         deadline - started)
+                                                                         .count()) +
+                                                      " ms"});
     flag.store(1, std::memory_order_seq_cst);
     if (m_memory->channels().controlPosted.load(std::memory_order_seq_cst) == m_controlSeen) sleepUntil(deadline);
     flag.store(0, std::memory_order_relaxed);
   }
+}
+
+std::expected<SessionId, Error> Client::openTopic(std::string_view topic, std::uint32_t role,
+                                                  std::chrono::milliseconds timeout) {
+  if (auto ok = pumpControl(); !ok) return std::unexpected(ok.error());
+  if (topic.empty() || topic.size() >= kNameCapacity)
+    return std::unexpected(Error{Errc::InvalidArgument, "a topic name must be 1-47 characters"});
+  protocol::OpenTopic m;
+  m.token = m_nextToken++;
+  m.role = role;
+  std::memcpy(m.topic, topic.data(), topic.size());
+  if (!io::sendMessage(m_socket.get(), io::asBytes(m))) {
+    m_fatal = goneError();
+    return std::unexpected(*m_fatal);
+  }
+  auto channel = awaitResult(m.token, Clock::now() + timeout, "the engine did not answer for topic '" + std::string(topic) + "'");
+  if (channel) m_sessions[*channel] = SessionState{"topic '" + std::string(topic) + "'"};
+  return channel;
+}
+
+std::expected<SessionId, Error> Client::advertise(std::string_view topic, std::chrono::milliseconds timeout) {
+  return openTopic(topic, protocol::kTopicPublish, timeout);
+}
+
+std::expected<SessionId, Error> Client::subscribe(std::string_view topic, std::chrono::milliseconds timeout) {
+  return openTopic(topic, protocol::kTopicSubscribe, timeout);
 }
 
 std::expected<void, Error> Client::closeSession(SessionId session) {

@@ -445,6 +445,12 @@ void Engine::Impl::onClient(std::uint32_t slot) {
         onSessionAnswer(slot, m);
         break;
       }
+      case protocol::Type::OpenTopic: {
+        protocol::OpenTopic m;
+        if (!as(m)) return kick(slot, Errc::ProtocolError, "sent a malformed OpenTopic");
+        onOpenTopic(slot, m);
+        break;
+      }
       case protocol::Type::CloseSession: {
         protocol::SessionEvent m;
         if (!as(m)) return kick(slot, Errc::ProtocolError, "sent a malformed CloseSession");

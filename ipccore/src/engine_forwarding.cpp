@@ -108,6 +108,37 @@ Engine::Impl::Step Engine::Impl::handOver(std::uint32_t slot, const Location& lo
   return Step::Moved;
 }
 
+Engine::Impl::Step Engine::Impl::copyInto(std::uint32_t dstSlot, Registered& src, const Allocation& run,
+                                          const Location& loc) {
+  Registered& dst = *m_slots[dstSlot];
+  layout::Channels& dch = dst.memory->channels();
+  // Room in the receiver: a ring slot and a run. If either is missing, ask for a doorbell on
+  // release, then look once more (the release may have happened in between).
+  auto room = [&]() -> std::expected<Allocation, Errc> {
+    if (dch.inbound.tail.load(std::memory_order_relaxed) - dch.inbound.head.load(std::memory_order_acquire) >= kRingCapacity)
+      return std::unexpected(Errc::WouldBlock);
+    return dst.memory->manager().allocate(loc.length);
+  };
+  auto target = room();
+  if (!target) {
+    if (dch.engineWantsRoom.exchange(1, std::memory_order_seq_cst) == 0) ++dst.record.traffic.waitsForRoom;
+    target = room();
+    if (!target) return Step::Blocked;
+  }
+  const auto into = dst.memory->bytes(*target);
+  if (into.size() < loc.length) {  // only a scribbled-on manager hands out such a run
+    kick(dstSlot, Errc::Corrupt, "its block's manager handed out a run outside the block");
+    return Step::Kicked;
+  }
+  std::memcpy(into.data(), src.memory->bytes(run).data(), loc.length);
+  dch.inbound.push(Location{target->arena, LocationKind::Copy, target->offset, loc.length, loc.sequence, loc.channel,
+                            loc.correlation});
+  ++dst.record.traffic.messagesIn;
+  dst.record.traffic.bytesIn += loc.length;
+  if (dch.ownerSleeping.load(std::memory_order_seq_cst)) ring(dst.toClient.get());
+  return Step::Moved;
+}
+
 bool Engine::Impl::forwardFrom(std::uint32_t slot) {
   Registered& src = *m_slots[slot];
   layout::Channels& ch = src.memory->channels();
@@ -141,13 +172,27 @@ bool Engine::Impl::forwardFrom(std::uint32_t slot) {
       kick(slot, Errc::ProtocolError, "posted an invalid Location " + describeLocation(loc));
       return true;
     }
+    // Where it goes: the other end of a session, or every subscriber of a topic.
+    std::vector<std::uint32_t> receivers;
     auto session = m_sessions.find(loc.channel);
-    const bool party = session != m_sessions.end() &&
-                       ((session->second.slot[0] == slot && session->second.generation[0] == src.record.generation) ||
-                        (session->second.slot[1] == slot && session->second.generation[1] == src.record.generation));
-    if (session != m_sessions.end() && !party) {
-      kick(slot, Errc::ProtocolError, "posted a Location on another process's session " + describeLocation(loc));
-      return true;
+    auto topic = m_topics.find(loc.channel);
+    if (session != m_sessions.end()) {
+      const SessionEntry& e = session->second;
+      const int self = (e.slot[0] == slot && e.generation[0] == src.record.generation)   ? 0
+                       : (e.slot[1] == slot && e.generation[1] == src.record.generation) ? 1
+                                                                                         : -1;
+      if (self < 0) {
+        kick(slot, Errc::ProtocolError, "posted a Location on another process's session " + describeLocation(loc));
+        return true;
+      }
+      if (e.open) receivers.push_back(e.slot[1 - self]);
+    } else if (topic != m_topics.end()) {
+      if (!topic->second.publishers.contains(memberKey(slot, src.record.generation))) {
+        kick(slot, Errc::ProtocolError, "published on a topic it did not advertise " + describeLocation(loc));
+        return true;
+      }
+      for (const auto& [key, member] : topic->second.subscribers)
+        if (!src.fanoutDone.contains(key)) receivers.push_back(member.slot);
     }
     auto run = src.memory->manager().checkAllocated(loc.arena, loc.offset, loc.length);
     if (!run) {
@@ -157,53 +202,28 @@ bool Engine::Impl::forwardFrom(std::uint32_t slot) {
                describeLocation(loc));
       return true;
     }
-    if (session == m_sessions.end() || !session->second.open) {
-      // Sent before the sender learned that the session closed: the message has nowhere to go.
-      if (auto freed = src.memory->manager().free(loc.arena, loc.offset); !freed) src.deferredFrees.push_back(loc);
-      ch.outbound.pop();
-      ++src.record.traffic.dropped;
-      moved = true;
-      continue;
+    bool blocked = false;
+    for (const std::uint32_t dstSlot : receivers) {
+      Registered& dst = *m_slots[dstSlot];
+      if (dst.closing) {  // gone; its peers learn it when its slot is reclaimed
+        ++src.record.traffic.dropped;
+      } else {
+        const Step step = copyInto(dstSlot, src, *run, loc);
+        if (step == Step::Kicked) return true;
+        if (step == Step::Blocked) {
+          blocked = true;
+          break;
+        }
+      }
+      if (topic != m_topics.end()) src.fanoutDone.insert(memberKey(dstSlot, dst.record.generation));
     }
-    const std::uint32_t dstSlot = session->second.slot[0] == slot ? session->second.slot[1] : session->second.slot[0];
-    Registered& dst = *m_slots[dstSlot];
-    if (dst.closing) {  // the receiver has gone; its peers learn it when its slot is reclaimed
-      if (auto freed = src.memory->manager().free(loc.arena, loc.offset); !freed) src.deferredFrees.push_back(loc);
-      ch.outbound.pop();
-      ++src.record.traffic.dropped;
-      moved = true;
-      continue;
-    }
-    layout::Channels& dch = dst.memory->channels();
-
-    // Room in the receiver: a ring slot and a run. If either is missing, ask for a doorbell on
-    // release, then look once more (the release may have happened in between).
-    auto room = [&]() -> std::expected<Allocation, Errc> {
-      if (dch.inbound.tail.load(std::memory_order_relaxed) - dch.inbound.head.load(std::memory_order_acquire) >= kRingCapacity)
-        return std::unexpected(Errc::WouldBlock);
-      return dst.memory->manager().allocate(loc.length);
-    };
-    auto target = room();
-    if (!target) {
-      if (dch.engineWantsRoom.exchange(1, std::memory_order_seq_cst) == 0) ++dst.record.traffic.waitsForRoom;
-      target = room();
-      if (!target) return moved;
-    }
-    const auto into = dst.memory->bytes(*target);
-    if (into.size() < loc.length) {  // only a scribbled-on manager hands out such a run
-      kick(dstSlot, Errc::Corrupt, "its block's manager handed out a run outside the block");
-      return true;
-    }
-    std::memcpy(into.data(), src.memory->bytes(*run).data(), loc.length);
-    dch.inbound.push(Location{target->arena, LocationKind::Copy, target->offset, loc.length, loc.sequence, loc.channel,
-                              loc.correlation});
+    if (blocked) return moved;  // the rest waits at the head of the ring, in order
+    if (receivers.empty() && session != m_sessions.end()) ++src.record.traffic.dropped;  // closed meanwhile
+    src.fanoutDone.clear();
     ch.outbound.pop();
     moved = true;
     ++src.record.traffic.messagesOut;
     src.record.traffic.bytesOut += loc.length;
-    ++dst.record.traffic.messagesIn;
-    dst.record.traffic.bytesIn += loc.length;
-    if (dch.ownerSleeping.load(std::memory_order_seq_cst)) ring(dst.toClient.get());
     if (auto freed = src.memory->manager().free(loc.arena, loc.offset); !freed) {
       if (freed.error() == Errc::LockTimeout) {
         src.deferredFrees.push_back(loc);  // the owner is inside its manager (or was preempted there)

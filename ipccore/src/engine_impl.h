@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -45,6 +46,8 @@ struct Registered {
   // owner held its manager lock; freed at the next round.
   std::vector<Location> deferredFrees;
   std::uint64_t allocationsAtLastTick = 0;  // to see when the block went idle
+  // Topic fan-out of the message at the head of the outbound ring: subscribers already served.
+  std::set<std::uint64_t> fanoutDone;
   // Sealed memory objects the client handed over, by the id its Locations will name.
   std::unordered_map<std::uint32_t, UniqueFd> handovers;
   // The process has gone (or said goodbye) but its outbound ring still holds messages: they are
@@ -65,6 +68,19 @@ struct SessionEntry {
   std::uint64_t generation[2];
   bool open = false;        // false while the offer waits for an answer
   std::uint32_t token = 0;  // the opener's token, echoed in the result
+};
+
+// A process in a topic, and the key that names it across slot reuse.
+struct TopicMember {
+  std::uint32_t slot;
+  std::uint64_t generation;
+};
+inline std::uint64_t memberKey(std::uint32_t slot, std::uint64_t generation) { return (generation << 16) | slot; }
+
+struct TopicEntry {
+  std::string name;
+  std::set<std::uint64_t> publishers;                // memberKey
+  std::map<std::uint64_t, TopicMember> subscribers;  // by memberKey
 };
 
 class Engine::Impl {
@@ -94,6 +110,8 @@ class Engine::Impl {
   std::unordered_map<std::uint32_t, SessionEntry> m_sessions;
   std::uint32_t m_nextSession = 1;
   std::uint32_t m_nextHandover = 1;
+  std::unordered_map<std::uint32_t, TopicEntry> m_topics;  // by channel id (shared with sessions)
+  std::unordered_map<std::string, std::uint32_t> m_topicByName;
   bool m_listenPaused = false;  // out of descriptors: not accepting until the next tick
 
  private:
@@ -126,6 +144,12 @@ class Engine::Impl {
   std::optional<std::uint32_t> findByName(std::string_view name) const;
   bool live(std::uint32_t slot, std::uint64_t generation) const;
 
+  // engine_topics.cpp
+  void onOpenTopic(std::uint32_t slot, const protocol::OpenTopic& m);
+  // Removes the slot from one topic (channel) or, with nullopt, from all; true if it was in it.
+  bool leaveTopics(std::uint32_t slot, std::optional<std::uint32_t> channel);
+  std::uint32_t newChannel();
+
   // engine_forwarding.cpp
   bool forwardAll();
   // Moves up to a batch of messages out of the slot's outbound ring. Returns true if any moved.
@@ -133,6 +157,8 @@ class Engine::Impl {
   enum class Step { Moved, Blocked, Kicked };
   // Passes a handed-over memory object on to the receiver of `loc`'s session.
   Step handOver(std::uint32_t slot, const Location& loc);
+  // Copies the run of `src` that `loc` names into the receiver in `dstSlot`.
+  Step copyInto(std::uint32_t dstSlot, Registered& src, const Allocation& run, const Location& loc);
   // Disconnects a client that broke the protocol, telling it why.
   void kick(std::uint32_t slot, Errc code, const std::string& detail);
 

@@ -38,8 +38,7 @@ void Engine::Impl::onOpenSession(std::uint32_t slot, const protocol::OpenSession
   const auto peer = findByName(peerName);
   if (!peer) return fail(Errc::NoSuchPeer, "no process named '" + std::string(peerName) + "' is registered in namespace '" + m_config.ns + "'");
   if (*peer == slot) return fail(Errc::InvalidArgument, "a process cannot open a session to itself");
-  const std::uint32_t id = m_nextSession++;
-  if (m_nextSession == 0) m_nextSession = 1;
+  const std::uint32_t id = newChannel();
   m_sessions[id] = SessionEntry{{slot, *peer}, {m_slots[slot]->record.generation, m_slots[*peer]->record.generation}, false, m.token};
   protocol::SessionOffer offer;
   offer.session = id;
@@ -75,7 +74,15 @@ void Engine::Impl::onSessionAnswer(std::uint32_t slot, const protocol::SessionAn
   (void)post(e.slot[0], io::asBytes(r));
 }
 
+std::uint32_t Engine::Impl::newChannel() {
+  for (;;) {
+    const std::uint32_t id = m_nextSession++;
+    if (id != 0 && !m_sessions.contains(id) && !m_topics.contains(id)) return id;
+  }
+}
+
 void Engine::Impl::onCloseSession(std::uint32_t slot, const protocol::SessionEvent& m) {
+  if (leaveTopics(slot, m.session)) return;
   auto it = m_sessions.find(m.session);
   if (it == m_sessions.end() || (it->second.slot[0] != slot && it->second.slot[1] != slot)) return;
   const SessionEntry e = it->second;
@@ -94,6 +101,7 @@ void Engine::Impl::onCloseSession(std::uint32_t slot, const protocol::SessionEve
 }
 
 void Engine::Impl::closeSessionsOf(std::uint32_t slot) {
+  leaveTopics(slot, std::nullopt);
   const std::uint64_t gen = m_slots[slot]->record.generation;
   for (auto it = m_sessions.begin(); it != m_sessions.end();) {
     const SessionEntry& e = it->second;

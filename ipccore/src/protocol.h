@@ -31,7 +31,13 @@ enum class Type : std::uint32_t {
   // It is sent before the Location that names it, so whoever pops the Location finds it.
   Handover = 17,         // client -> engine
   HandoverDeliver = 18,  // engine -> client
+  // Topics: publish once, every subscriber receives. Answered with a SessionResult whose
+  // session is the topic's channel; left with CloseSession on that channel.
+  OpenTopic = 19,  // client -> engine
 };
+
+inline constexpr std::uint32_t kTopicPublish = 1;
+inline constexpr std::uint32_t kTopicSubscribe = 2;
 
 struct MessageHead {
   std::uint32_t magic = kMagic;
@@ -68,6 +74,13 @@ struct OpenSession {
   MessageHead head{kMagic, kVersion, Type::OpenSession};
   std::uint32_t token = 0;  // echoed in the SessionResult
   char peer[kNameCapacity] = {};
+};
+
+struct OpenTopic {
+  MessageHead head{kMagic, kVersion, Type::OpenTopic};
+  std::uint32_t token = 0;
+  std::uint32_t role = 0;  // kTopicPublish or kTopicSubscribe
+  char topic[kNameCapacity] = {};
 };
 
 struct SessionOffer {

@@ -417,6 +417,58 @@ TEST_F(MessagingTest, AClientInAnEpollLoopIsWokenByItsDescriptor) {
   EXPECT_EQ(tx.wait(), 0);
 }
 
+// Topics: publish once, every subscriber receives everything, in order, intact; a subscriber
+// killed mid-stream costs the others nothing.
+TEST_F(MessagingTest, ATopicFansOutToEightSubscribersAndSurvivesOneBeingKilled) {
+  startEngine();
+  constexpr std::uint64_t kCount = 20000;
+  constexpr int kSubscribers = 8;
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  std::vector<Child> subscribers;
+  for (int i = 0; i < kSubscribers; ++i) {
+    subscribers.emplace_back([&, i] {
+      auto c = Client::connect(options("sub-" + std::to_string(i)));
+      if (!c) return 10;
+      auto t = (*c)->subscribe("sales");
+      if (!t) return 11;
+      [[maybe_unused]] auto n = ::write(ready[1], "r", 1);
+      for (std::uint64_t seq = 1; seq <= kCount; ++seq) {
+        auto m = (*c)->receive(30s);
+        if (!m) return 12;
+        if (m->session() != *t || m->sequence() != seq || !intact(m->bytes(), seq)) return 13;
+        (*c)->release(std::move(*m));
+      }
+      return 0;
+    });
+  }
+  for (int i = 0; i < kSubscribers; ++i) {
+    char x;
+    ASSERT_EQ(::read(ready[0], &x, 1), 1);
+  }
+  auto pub = Client::connect(options("publisher"));
+  ASSERT_TRUE(pub);
+  auto topic = (*pub)->advertise("sales");
+  ASSERT_TRUE(topic) << topic.error().message();
+  std::mt19937 rng(5);
+  for (std::uint64_t seq = 1; seq <= kCount; ++seq) {
+    if (seq == kCount / 2) subscribers[3].kill(SIGKILL);
+    auto loan = (*pub)->loan(1 + rng() % 8192, 10s);
+    ASSERT_TRUE(loan) << loan.error().message();
+    fill(loan->bytes(), seq);
+    auto sent = (*pub)->send(*topic, *loan, 30s);
+    ASSERT_TRUE(sent) << sent.error().message() << " at " << seq;
+  }
+  for (int i = 0; i < kSubscribers; ++i) {
+    if (i == 3) continue;
+    EXPECT_EQ(subscribers[i].wait(), 0) << "subscriber " << i;
+  }
+  EXPECT_TRUE(test::waitFor([&] {
+    auto r = record("publisher");
+    return r && r->traffic.messagesOut == kCount;
+  }, 5s)) << "each message counts once for its publisher, however many received it";
+}
+
 // A client that posts a forged Location is disconnected and reclaimed; the engine and everyone
 // else carry on. Each case runs in its own child so that it can be kicked.
 class MaliciousLocationTest : public MessagingTest, public ::testing::WithParamInterface<const char*> {};
@@ -454,6 +506,11 @@ TEST_P(MaliciousLocationTest, DisconnectsTheLiarAndKeepsServingOthers) {
     else if (kind == std::string("foreign-session")) l.channel = *honest;
     else if (kind == std::string("bad-kind")) l.kind = static_cast<LocationKind>(77);
     else if (kind == std::string("handover-without-object")) { l.kind = LocationKind::Handover; l.arena = 999; }
+    else if (kind == std::string("unadvertised-topic")) {
+      auto t = (*c)->subscribe("news");  // a subscriber, not a publisher
+      if (!t) return 15;
+      l.channel = *t;
+    }
     else if (kind == std::string("already-released")) {
       (*c)->abandon(std::move(*loan));  // the run is free again, then we post it anyway
     }
@@ -484,7 +541,8 @@ TEST_P(MaliciousLocationTest, DisconnectsTheLiarAndKeepsServingOthers) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, MaliciousLocationTest,
                          ::testing::Values("out-of-bounds", "overflowing-length", "unallocated", "already-released",
-                                           "foreign-session", "bad-kind", "handover-without-object", "corrupt-ring"),
+                                           "foreign-session", "bad-kind", "handover-without-object", "unadvertised-topic",
+                                           "corrupt-ring"),
                          [](const auto& param) {
                            std::string n = param.param;
                            std::replace(n.begin(), n.end(), '-', '_');

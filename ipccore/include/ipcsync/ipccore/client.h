@@ -99,8 +99,16 @@ class Client {
   // SessionRefused, PeerGone, Timeout, EngineGone.
   std::expected<SessionId, Error> openSession(std::string_view peer,
                                               std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
-  // Ends a session; the peer learns it (SessionClosed). Messages already sent still arrive.
+  // Ends a session (the peer learns it: SessionClosed; messages already sent still arrive), or
+  // leaves a topic.
   std::expected<void, Error> closeSession(SessionId session);
+  // Topics: advertise(topic) to publish on it with send(); subscribe(topic) to receive every
+  // message published on it from then on (the engine copies each once per subscriber). Both
+  // return the topic's channel, which received messages carry as their session().
+  std::expected<SessionId, Error> advertise(std::string_view topic,
+                                            std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+  std::expected<SessionId, Error> subscribe(std::string_view topic,
+                                            std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
   // Who decides on sessions that others open to us. Called from within receive/tryReceive/send.
   void setSessionPolicy(SessionPolicy policy);
   // The peer of an open session, or nothing once it closed.
@@ -159,6 +167,10 @@ class Client {
   std::expected<void, Error> pumpControl(bool force = false);
   std::expected<void, Error> handleControl(std::span<const std::byte> message, std::vector<UniqueFd>& fds);
   std::expected<Loan, Error> handoverLoan(std::uint64_t bytes);
+  // Waits for the engine's answer to request `token`: the channel, or the error it reported.
+  std::expected<SessionId, Error> awaitResult(std::uint32_t token, std::chrono::steady_clock::time_point deadline,
+                                              const std::string& what);
+  std::expected<SessionId, Error> openTopic(std::string_view topic, std::uint32_t role, std::chrono::milliseconds timeout);
   std::expected<void, Error> sendHandover(SessionState& session, SessionId id, Loan& loan, std::uint32_t correlation);
   std::expected<Message, Error> openHandover(const Location& l);
   // Sleeps until the eventfd or the socket is readable, or the deadline. The caller has armed
