@@ -358,6 +358,11 @@ std::expected<void, Error> Client::send(SessionId session, Loan& loan, std::chro
 }
 
 std::expected<Message, Error> Client::tryReceive() {
+  if (!m_held.empty()) {
+    Message m = std::move(m_held.front());
+    m_held.pop_front();
+    return m;
+  }
   if (auto ok = pumpControl(); !ok) return std::unexpected(ok.error());
   layout::Channels& ch = m_memory->channels();
   LocationRing& in = ch.inbound;
@@ -399,6 +404,45 @@ std::expected<Message, Error> Client::receive(std::chrono::milliseconds timeout)
     if (ch.inbound.empty() && ch.controlPosted.load(std::memory_order_seq_cst) == m_controlSeen) sleepUntil(deadline);
     if (auto ok = pumpControl(true); !ok) return std::unexpected(ok.error());
   }
+}
+
+std::expected<Message, Error> Client::request(SessionId session, Loan& loan, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  const std::uint32_t correlation = m_nextCorrelation++ | 0x80000000U;  // never 0
+  if (auto sent = send(session, loan, timeout, correlation); !sent) return std::unexpected(sent.error());
+  // Take messages in arrival order; keep the ones that are not our reply for later. The held
+  // queue is set aside so that receive() reads the ring, not what we already hold.
+  std::deque<Message> earlier = std::move(m_held);
+  m_held.clear();
+  auto restore = [&] {
+    while (!m_held.empty()) {
+      earlier.push_back(std::move(m_held.front()));
+      m_held.pop_front();
+    }
+    m_held = std::move(earlier);
+  };
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    auto m = receive(std::max(left, std::chrono::milliseconds(0)));
+    if (!m) {
+      restore();
+      if (m.error().code == Errc::Timeout)
+        return std::unexpected(Error{Errc::Timeout, "no reply on session " + std::to_string(session) + " within " +
+                                                        std::to_string(timeout.count()) + " ms"});
+      return std::unexpected(m.error());
+    }
+    if (m->session() == session && m->correlation() == correlation) {
+      restore();
+      return m;
+    }
+    earlier.push_back(std::move(*m));
+  }
+}
+
+std::expected<void, Error> Client::reply(const Message& to, Loan& loan, std::chrono::milliseconds timeout) {
+  if (to.correlation() == 0)
+    return std::unexpected(Error{Errc::InvalidArgument, "the message was not a request (it has no correlation id)"});
+  return send(to.session(), loan, timeout, to.correlation());
 }
 
 void Client::release(Message&& message) {

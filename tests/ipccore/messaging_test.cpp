@@ -417,6 +417,51 @@ TEST_F(MessagingTest, AClientInAnEpollLoopIsWokenByItsDescriptor) {
   EXPECT_EQ(tx.wait(), 0);
 }
 
+TEST_F(MessagingTest, RequestGetsItsReplyAndKeepsWhatArrivedMeanwhile) {
+  startEngine();
+  Child server([&] {
+    auto c = Client::connect(options("server"));
+    if (!c) return 10;
+    for (int i = 0; i < 100; ++i) {
+      auto req = (*c)->receive(10s);
+      if (!req) return 11;
+      // First something unsolicited, then the answer: the doubled number.
+      auto note = (*c)->loan(5);
+      std::memcpy(note->bytes().data(), "note!", 5);
+      if (!(*c)->send(req->session(), *note)) return 12;
+      std::uint64_t n;
+      std::memcpy(&n, req->bytes().data(), 8);
+      n *= 2;
+      auto answer = (*c)->loan(8);
+      std::memcpy(answer->bytes().data(), &n, 8);
+      if (!(*c)->reply(*req, *answer)) return 13;
+      (*c)->release(std::move(*req));
+    }
+    return 0;
+  });
+  ASSERT_TRUE(test::waitFor([&] { return registered("server"); }, 5s));
+  auto c = Client::connect(options("asker"));
+  ASSERT_TRUE(c);
+  auto s = (*c)->openSession("server", 5s);
+  ASSERT_TRUE(s) << s.error().message();
+  for (std::uint64_t i = 1; i <= 100; ++i) {
+    auto loan = (*c)->loan(8);
+    std::memcpy(loan->bytes().data(), &i, 8);
+    auto answer = (*c)->request(*s, *loan, 10s);
+    ASSERT_TRUE(answer) << answer.error().message();
+    std::uint64_t n;
+    std::memcpy(&n, answer->bytes().data(), 8);
+    EXPECT_EQ(n, 2 * i);
+    (*c)->release(std::move(*answer));
+    auto note = (*c)->receive(1s);  // kept while request() waited, still in order
+    ASSERT_TRUE(note) << note.error().message();
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(note->bytes().data()), 5), "note!");
+    EXPECT_EQ(note->correlation(), 0u);
+    (*c)->release(std::move(*note));
+  }
+  EXPECT_EQ(server.wait(), 0);
+}
+
 // Topics: publish once, every subscriber receives everything, in order, intact; a subscriber
 // killed mid-stream costs the others nothing.
 TEST_F(MessagingTest, ATopicFansOutToEightSubscribersAndSurvivesOneBeingKilled) {

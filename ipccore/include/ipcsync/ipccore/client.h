@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <expected>
 #include <filesystem>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -130,6 +131,15 @@ class Client {
   std::expected<void, Error> trySend(SessionId session, Loan& loan, std::uint32_t correlation = 0);
   // The next message, waiting up to `timeout`. Timeout, EngineGone, Disconnected.
   std::expected<Message, Error> receive(std::chrono::milliseconds timeout);
+
+  // Request/reply on a session: sends the loan with a fresh correlation id and waits up to
+  // `timeout` for the message the peer sends back with reply(). Messages that arrive meanwhile
+  // are kept, in order, for the next receive() or tryReceive().
+  std::expected<Message, Error> request(SessionId session, Loan& loan,
+                                        std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
+  // Answers `to` (a message received with a correlation id) on the session it came from.
+  std::expected<void, Error> reply(const Message& to, Loan& loan,
+                                   std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
   // The next message if one waits, else an empty (invalid) Message. Never blocks. After an empty
   // result, pollFd() becomes readable when something arrives.
   std::expected<Message, Error> tryReceive();
@@ -200,6 +210,8 @@ class Client {
   std::uint64_t m_handoverThreshold = 0;
   std::uint32_t m_nextHandover = 1;
   std::unordered_map<std::uint32_t, UniqueFd> m_handovers;  // delivered memfds by id, until popped
+  std::deque<Message> m_held;          // received while a request() waited for its reply
+  std::uint32_t m_nextCorrelation = 1;
 };
 
 }  // namespace ipcsync
