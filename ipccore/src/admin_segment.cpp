@@ -23,8 +23,10 @@ namespace {
 constexpr std::uint64_t kRecordStride = sizeof(SeqLocked<ProcessRecord>);
 constexpr std::uint64_t kRecordsOffset = (sizeof(layout::AdminHeader) + 63) / 64 * 64;
 
+std::uint64_t cachesOffset(std::uint32_t capacity) { return (kRecordsOffset + kRecordStride * capacity + 63) / 64 * 64; }
+
 std::uint64_t segmentSize(std::uint32_t capacity) {
-  return (kRecordsOffset + kRecordStride * capacity + 4095) / 4096 * 4096;
+  return (cachesOffset(capacity) + sizeof(SeqLocked<CacheRecord>) * layout::kCacheRows + 4095) / 4096 * 4096;
 }
 
 void copyString(char* dst, std::size_t cap, std::string_view src) {
@@ -133,6 +135,9 @@ std::expected<std::unique_ptr<AdminSegment>, Error> AdminSegment::create(std::st
   copyString(hdr->ns, sizeof hdr->ns, ns);
   copyString(hdr->socketPath, sizeof hdr->socketPath, engine.socketPath);
   for (std::uint32_t i = 0; i < capacity; ++i) new (base + kRecordsOffset + i * kRecordStride) SeqLocked<ProcessRecord>();
+  hdr->cachesOffset = cachesOffset(capacity);
+  for (std::uint32_t i = 0; i < layout::kCacheRows; ++i)
+    new (base + hdr->cachesOffset + i * sizeof(SeqLocked<CacheRecord>)) SeqLocked<CacheRecord>();
   return seg;  // magic stays 0 ("starting") until publish()
 }
 
@@ -175,7 +180,7 @@ std::expected<std::unique_ptr<AdminSegment>, Error> AdminSegment::open(std::stri
                                                        std::to_string(layout::kAdminLayoutVersion) +
                                                        "; use matching ipcsync builds"});
   if (hdr.size != seg->m_mapping.size() || hdr.recordStride != kRecordStride || hdr.recordsOffset != kRecordsOffset ||
-      hdr.size < segmentSize(hdr.capacity))
+      hdr.size < segmentSize(hdr.capacity) || hdr.cachesOffset != cachesOffset(hdr.capacity))
     return std::unexpected(Error{Errc::BadSegment, "/dev/shm/" + name + " has an inconsistent header"});
   seg->m_capacity = hdr.capacity;
   return seg;
@@ -211,6 +216,23 @@ std::vector<std::pair<std::uint32_t, ProcessRecord>> AdminSegment::snapshot() co
 
 void AdminSegment::publish() noexcept {
   const_cast<layout::AdminHeader&>(header()).magic.store(layout::kAdminMagic, std::memory_order_release);
+}
+
+std::string_view CacheRecord::topicView() const noexcept { return std::string_view(topic, ::strnlen(topic, sizeof topic)); }
+
+SeqLocked<CacheRecord>* AdminSegment::cacheRows() const noexcept {
+  return reinterpret_cast<SeqLocked<CacheRecord>*>(m_mapping.data() + header().cachesOffset);
+}
+
+std::vector<CacheRecord> AdminSegment::caches() const {
+  std::vector<CacheRecord> out;
+  for (std::uint32_t i = 0; i < layout::kCacheRows; ++i)
+    if (auto r = cacheRows()[i].load(); r && r->topic[0]) out.push_back(*r);
+  return out;
+}
+
+void AdminSegment::storeCache(std::uint32_t row, const CacheRecord& record) noexcept {
+  if (row < layout::kCacheRows) cacheRows()[row].store(record);
 }
 
 void AdminSegment::store(std::uint32_t slot, const ProcessRecord& record) noexcept { records()[slot].store(record); }

@@ -179,7 +179,7 @@ std::expected<SessionId, Error> Client::awaitResult(std::uint32_t token, Clock::
   }
 }
 
-std::expected<SessionId, Error> Client::openTopic(std::string_view topic, std::uint32_t role,
+std::expected<SessionId, Error> Client::openTopic(std::string_view topic, std::uint32_t role, std::uint32_t cacheDepth,
                                                   std::chrono::milliseconds timeout) {
   if (auto ok = pumpControl(); !ok) return std::unexpected(ok.error());
   if (topic.empty() || topic.size() >= kNameCapacity)
@@ -187,6 +187,7 @@ std::expected<SessionId, Error> Client::openTopic(std::string_view topic, std::u
   protocol::OpenTopic m;
   m.token = m_nextToken++;
   m.role = role;
+  m.cacheDepth = cacheDepth;
   std::memcpy(m.topic, topic.data(), topic.size());
   if (!io::sendMessage(m_socket.get(), io::asBytes(m))) {
     m_fatal = goneError();
@@ -197,12 +198,13 @@ std::expected<SessionId, Error> Client::openTopic(std::string_view topic, std::u
   return channel;
 }
 
-std::expected<SessionId, Error> Client::advertise(std::string_view topic, std::chrono::milliseconds timeout) {
-  return openTopic(topic, protocol::kTopicPublish, timeout);
+std::expected<SessionId, Error> Client::advertise(std::string_view topic, std::uint32_t cacheDepth,
+                                                  std::chrono::milliseconds timeout) {
+  return openTopic(topic, protocol::kTopicPublish, cacheDepth, timeout);
 }
 
 std::expected<SessionId, Error> Client::subscribe(std::string_view topic, std::chrono::milliseconds timeout) {
-  return openTopic(topic, protocol::kTopicSubscribe, timeout);
+  return openTopic(topic, protocol::kTopicSubscribe, 0, timeout);
 }
 
 std::expected<void, Error> Client::closeSession(SessionId session) {

@@ -131,6 +131,11 @@ std::expected<void, Error> Engine::Impl::start() {
   m_admin = std::move(*admin);
   if (stalePid) log(LogLevel::Warn, "replaced the admin segment left behind by engine pid " + std::to_string(stalePid) + ", which is not running");
 
+  // The engine's own block, for the messages topics ask it to keep for late subscribers.
+  auto own = ProcessMemory::create(m_config.geometry, "engine-cache." + m_config.ns, self, self, 0);
+  if (!own) return std::unexpected(own.error());
+  m_ownBlock = std::move(*own);
+
   m_slots.resize(m_config.capacity);
   m_generations.assign(m_config.capacity, 0);
 
@@ -526,6 +531,7 @@ void Engine::Impl::tick() {
   if (m_listenPaused && watch(m_listen.get(), Tag::Listen, 0)) m_listenPaused = false;
   const std::uint64_t now = realtimeNs();
   m_admin->beat(now);
+  publishCaches();
   for (std::uint32_t slot = 0; slot < m_slots.size(); ++slot) {
     if (!m_slots[slot]) continue;
     Registered& r = *m_slots[slot];

@@ -108,8 +108,7 @@ Engine::Impl::Step Engine::Impl::handOver(std::uint32_t slot, const Location& lo
   return Step::Moved;
 }
 
-Engine::Impl::Step Engine::Impl::copyInto(std::uint32_t dstSlot, Registered& src, const Allocation& run,
-                                          const Location& loc) {
+Engine::Impl::Step Engine::Impl::copyInto(std::uint32_t dstSlot, std::span<const std::byte> data, const Location& loc) {
   Registered& dst = *m_slots[dstSlot];
   layout::Channels& dch = dst.memory->channels();
   // Room in the receiver: a ring slot and a run. If either is missing, ask for a doorbell on
@@ -130,7 +129,7 @@ Engine::Impl::Step Engine::Impl::copyInto(std::uint32_t dstSlot, Registered& src
     kick(dstSlot, Errc::Corrupt, "its block's manager handed out a run outside the block");
     return Step::Kicked;
   }
-  std::memcpy(into.data(), src.memory->bytes(run).data(), loc.length);
+  std::memcpy(into.data(), data.data(), loc.length);
   dch.inbound.push(Location{target->arena, LocationKind::Copy, target->offset, loc.length, loc.sequence, loc.channel,
                             loc.correlation});
   ++dst.record.traffic.messagesIn;
@@ -208,7 +207,7 @@ bool Engine::Impl::forwardFrom(std::uint32_t slot) {
       if (dst.closing) {  // gone; its peers learn it when its slot is reclaimed
         ++src.record.traffic.dropped;
       } else {
-        const Step step = copyInto(dstSlot, src, *run, loc);
+        const Step step = copyInto(dstSlot, src.memory->bytes(*run), loc);
         if (step == Step::Kicked) return true;
         if (step == Step::Blocked) {
           blocked = true;
@@ -220,6 +219,7 @@ bool Engine::Impl::forwardFrom(std::uint32_t slot) {
     if (blocked) return moved;  // the rest waits at the head of the ring, in order
     if (receivers.empty() && session != m_sessions.end()) ++src.record.traffic.dropped;  // closed meanwhile
     src.fanoutDone.clear();
+    if (topic != m_topics.end() && topic->second.cacheDepth > 0) cacheMessage(topic->second, src.memory->bytes(*run), loc);
     ch.outbound.pop();
     moved = true;
     ++src.record.traffic.messagesOut;

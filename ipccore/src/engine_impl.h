@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <deque>
+#include <span>
 #include <map>
 #include <memory>
 #include <optional>
@@ -77,8 +79,18 @@ struct TopicMember {
 };
 inline std::uint64_t memberKey(std::uint32_t slot, std::uint64_t generation) { return (generation << 16) | slot; }
 
+struct CachedMessage {
+  Allocation run;        // in the engine's own block
+  Location location;     // as the publisher posted it (channel, sequence, length)
+  std::uint64_t storedAtNs;
+};
+
 struct TopicEntry {
   std::string name;
+  std::uint32_t cacheDepth = 0;           // the last N messages are kept for late subscribers
+  std::deque<CachedMessage> cache;
+  std::uint64_t cacheHits = 0;            // cached messages handed to subscribers
+  std::uint32_t cacheSlot = 0xffffffffU;  // its row in the admin segment's cache table
   std::set<std::uint64_t> publishers;                // memberKey
   std::map<std::uint64_t, TopicMember> subscribers;  // by memberKey
 };
@@ -112,6 +124,7 @@ class Engine::Impl {
   std::uint32_t m_nextHandover = 1;
   std::unordered_map<std::uint32_t, TopicEntry> m_topics;  // by channel id (shared with sessions)
   std::unordered_map<std::string, std::uint32_t> m_topicByName;
+  std::unique_ptr<ProcessMemory> m_ownBlock;  // the engine's block: cached topic messages
   bool m_listenPaused = false;  // out of descriptors: not accepting until the next tick
 
  private:
@@ -158,7 +171,11 @@ class Engine::Impl {
   // Passes a handed-over memory object on to the receiver of `loc`'s session.
   Step handOver(std::uint32_t slot, const Location& loc);
   // Copies the run of `src` that `loc` names into the receiver in `dstSlot`.
-  Step copyInto(std::uint32_t dstSlot, Registered& src, const Allocation& run, const Location& loc);
+  Step copyInto(std::uint32_t dstSlot, std::span<const std::byte> data, const Location& loc);
+  // Topic caches (engine_topics.cpp): keep a copy in the engine's own block; replay to a newcomer.
+  void cacheMessage(TopicEntry& topic, std::span<const std::byte> data, const Location& loc);
+  void replayCache(TopicEntry& topic, std::uint32_t slot);
+  void publishCaches();
   // Disconnects a client that broke the protocol, telling it why.
   void kick(std::uint32_t slot, Errc code, const std::string& detail);
 

@@ -1,11 +1,15 @@
 // Topics: a name that publishers post to once and every subscriber receives; the engine copies
 // each message once per subscriber (engine_forwarding.cpp).
+#include <algorithm>
 #include <cstring>
 
 #include "engine_impl.h"
 #include "socket_io.h"
 
 namespace ipcsync {
+namespace {
+constexpr std::uint32_t kMaxCacheDepth = 1024;
+}  // namespace
 
 void Engine::Impl::onOpenTopic(std::uint32_t slot, const protocol::OpenTopic& m) {
   const std::string name(m.topic, ::strnlen(m.topic, sizeof m.topic));
@@ -26,11 +30,71 @@ void Engine::Impl::onOpenTopic(std::uint32_t slot, const protocol::OpenTopic& m)
   }
   TopicEntry& topic = m_topics[byName->second];
   const std::uint64_t generation = m_slots[slot]->record.generation;
-  if (m.role == protocol::kTopicPublish) topic.publishers.insert(memberKey(slot, generation));
-  else topic.subscribers[memberKey(slot, generation)] = TopicMember{slot, generation};
+  if (m.role == protocol::kTopicPublish) {
+    topic.publishers.insert(memberKey(slot, generation));
+    topic.cacheDepth = std::max(topic.cacheDepth, std::min(m.cacheDepth, kMaxCacheDepth));
+  } else {
+    topic.subscribers[memberKey(slot, generation)] = TopicMember{slot, generation};
+  }
   ++m_slots[slot]->record.traffic.sessions;
   r.session = byName->second;
   (void)post(slot, io::asBytes(r));
+  // A late subscriber gets what the cache holds at once, before anything published from now on.
+  if (m.role == protocol::kTopicSubscribe) replayCache(topic, slot);
+}
+
+void Engine::Impl::cacheMessage(TopicEntry& topic, std::span<const std::byte> data, const Location& loc) {
+  if (!m_ownBlock) return;
+  BuddyManager& manager = m_ownBlock->manager();
+  auto run = manager.allocate(loc.length);
+  while (!run && run.error() == Errc::OutOfMemory && !topic.cache.empty()) {  // make room: oldest first
+    (void)manager.free(topic.cache.front().run.arena, topic.cache.front().run.offset);
+    topic.cache.pop_front();
+    run = manager.allocate(loc.length);
+  }
+  if (!run) return;  // larger than an arena, or the block is full of other topics' caches
+  std::memcpy(m_ownBlock->bytes(*run).data(), data.data(), loc.length);
+  topic.cache.push_back(CachedMessage{*run, loc, realtimeNs()});
+  while (topic.cache.size() > topic.cacheDepth) {
+    (void)manager.free(topic.cache.front().run.arena, topic.cache.front().run.offset);
+    topic.cache.pop_front();
+  }
+}
+
+void Engine::Impl::replayCache(TopicEntry& topic, std::uint32_t slot) {
+  for (const CachedMessage& m : topic.cache) {
+    const auto data = m_ownBlock->bytes(m.run).first(m.location.length);
+    if (copyInto(slot, data, m.location) != Step::Moved) break;  // no room now: the rest is skipped
+    ++topic.cacheHits;
+  }
+}
+
+void Engine::Impl::publishCaches() {
+  std::vector<bool> used(layout::kCacheRows, false);
+  for (auto& [channel, topic] : m_topics) {
+    if (topic.cacheDepth == 0) continue;
+    if (topic.cacheSlot == 0xffffffffU) {  // first time: take a free row
+      for (std::uint32_t row = 0; row < layout::kCacheRows; ++row) {
+        const bool taken = std::ranges::any_of(m_topics, [&](const auto& t) { return t.second.cacheSlot == row; });
+        if (!taken) {
+          topic.cacheSlot = row;
+          break;
+        }
+      }
+      if (topic.cacheSlot == 0xffffffffU) continue;  // more caches than rows: not listed
+    }
+    CacheRecord rec;
+    std::memcpy(rec.topic, topic.name.data(), std::min(topic.name.size(), sizeof rec.topic - 1));
+    rec.entries = static_cast<std::uint32_t>(topic.cache.size());
+    rec.depth = topic.cacheDepth;
+    for (const auto& m : topic.cache) rec.bytes += m.location.length;
+    rec.oldestNs = topic.cache.empty() ? 0 : topic.cache.front().storedAtNs;
+    rec.hits = topic.cacheHits;
+    m_admin->storeCache(topic.cacheSlot, rec);
+    used[topic.cacheSlot] = true;
+  }
+  for (std::uint32_t row = 0; row < layout::kCacheRows; ++row)
+    if (!used[row]) m_admin->storeCache(row, CacheRecord{});
 }
 
 bool Engine::Impl::leaveTopics(std::uint32_t slot, std::optional<std::uint32_t> channel) {
@@ -47,6 +111,7 @@ bool Engine::Impl::leaveTopics(std::uint32_t slot, std::optional<std::uint32_t> 
       m_slots[slot]->record.traffic.sessions -= static_cast<std::uint32_t>(was);
     }
     if (it->second.publishers.empty() && it->second.subscribers.empty()) {
+      for (const auto& m : it->second.cache) (void)m_ownBlock->manager().free(m.run.arena, m.run.offset);
       m_topicByName.erase(it->second.name);
       it = m_topics.erase(it);
     } else {

@@ -14,7 +14,7 @@
 namespace ipcsync::protocol {
 
 inline constexpr std::uint32_t kMagic = 0x49505352;  // "IPSR"
-inline constexpr std::uint32_t kVersion = 2;  // 2: hand-over of large messages
+inline constexpr std::uint32_t kVersion = 3;  // 2: hand-over of large messages; 3: topic caches
 
 enum class Type : std::uint32_t {
   Hello = 1, Welcome = 2, Refusal = 3, Ping = 4, Pong = 5, Bye = 6,
@@ -81,6 +81,8 @@ struct OpenTopic {
   std::uint32_t token = 0;
   std::uint32_t role = 0;  // kTopicPublish or kTopicSubscribe
   char topic[kNameCapacity] = {};
+  std::uint32_t cacheDepth = 0;  // publishers: keep the last N messages for late subscribers
+  std::uint32_t reserved = 0;
 };
 
 struct SessionOffer {

@@ -28,7 +28,9 @@ std::vector<std::string> blockDescriptors(pid_t pid) {
   for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
     std::error_code ec;
     const auto target = std::filesystem::read_symlink(e.path(), ec).string();
-    if (target.find("ipcsync-block:") != std::string::npos) out.push_back(e.path().string());
+    // Client blocks only: the engine's own block (its topic cache) is nobody else's.
+    if (target.find("ipcsync-block:") != std::string::npos && target.find("engine-cache") == std::string::npos)
+      out.push_back(e.path().string());
   }
   return out;
 }

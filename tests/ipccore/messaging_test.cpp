@@ -514,6 +514,45 @@ TEST_F(MessagingTest, ATopicFansOutToEightSubscribersAndSurvivesOneBeingKilled) 
   }, 5s)) << "each message counts once for its publisher, however many received it";
 }
 
+// Cached blocks: the engine keeps a topic's last N messages in its own block; a subscriber
+// that comes late gets them at once, in order, then the live ones; observers see the cache.
+TEST_F(MessagingTest, ALateSubscriberGetsTheCachedMessagesFirst) {
+  startEngine();
+  auto pub = Client::connect(options("publisher"));
+  ASSERT_TRUE(pub);
+  auto topic = (*pub)->advertise("prices", 5);
+  ASSERT_TRUE(topic) << topic.error().message();
+  auto publish = [&](std::uint64_t seq) {
+    auto loan = (*pub)->loan(100 + seq);
+    ASSERT_TRUE(loan);
+    fill(loan->bytes(), seq);
+    ASSERT_TRUE((*pub)->send(*topic, *loan));
+  };
+  for (std::uint64_t seq = 1; seq <= 20; ++seq) publish(seq);
+  EXPECT_TRUE(test::waitFor([&] {
+    auto a = AdminSegment::open(ns);
+    auto c = a ? (*a)->caches() : std::vector<CacheRecord>{};
+    return c.size() == 1 && c[0].topicView() == "prices" && c[0].entries == 5 && c[0].depth == 5;
+  }, 5s)) << "the cache is listed for observers";
+
+  auto late = Client::connect(options("late"));
+  ASSERT_TRUE(late);
+  ASSERT_TRUE((*late)->subscribe("prices"));
+  publish(21);
+  for (std::uint64_t seq = 16; seq <= 21; ++seq) {  // the last five from the cache, then the live one
+    auto m = (*late)->receive(5s);
+    ASSERT_TRUE(m) << m.error().message();
+    EXPECT_EQ(m->sequence(), seq);
+    EXPECT_TRUE(intact(m->bytes(), seq));
+    (*late)->release(std::move(*m));
+  }
+  EXPECT_TRUE(test::waitFor([&] {
+    auto a = AdminSegment::open(ns);
+    auto c = a ? (*a)->caches() : std::vector<CacheRecord>{};
+    return c.size() == 1 && c[0].hits == 5;
+  }, 5s)) << "hits count what the cache handed out";
+}
+
 // A client that posts a forged Location is disconnected and reclaimed; the engine and everyone
 // else carry on. Each case runs in its own child so that it can be kicked.
 class MaliciousLocationTest : public MessagingTest, public ::testing::WithParamInterface<const char*> {};

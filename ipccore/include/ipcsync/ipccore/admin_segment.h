@@ -30,7 +30,8 @@ namespace ipcsync {
 
 namespace layout {
 inline constexpr std::uint32_t kAdminMagic = 0x49505341;  // "IPSA"
-inline constexpr std::uint32_t kAdminLayoutVersion = 2;
+inline constexpr std::uint32_t kAdminLayoutVersion = 3;
+inline constexpr std::uint32_t kCacheRows = 64;  // topic caches listed for observers
 inline constexpr std::size_t kSocketPathCapacity = 108;   // sizeof(sockaddr_un::sun_path)
 inline constexpr std::size_t kNamespaceCapacity = 64;
 
@@ -48,8 +49,21 @@ struct AdminHeader {
   char socketPath[kSocketPathCapacity];
   std::uint32_t reserved;
   std::atomic<std::uint64_t> heartbeatNs;  // CLOCK_REALTIME of the engine's last tick
+  std::uint64_t cachesOffset;              // of SeqLocked<CacheRecord>[kCacheRows]
 };
 }  // namespace layout
+
+// One topic cache the engine keeps in its own block, as observers see it.
+struct CacheRecord {
+  char topic[kNameCapacity] = {};  // empty: unused row
+  std::uint32_t entries = 0;       // messages held now
+  std::uint32_t depth = 0;         // most it keeps
+  std::uint64_t bytes = 0;         // payload bytes held
+  std::uint64_t oldestNs = 0;      // CLOCK_REALTIME when the oldest held message was stored
+  std::uint64_t hits = 0;          // cached messages handed to late subscribers
+  std::string_view topicView() const noexcept;
+};
+static_assert(sizeof(CacheRecord) % 8 == 0);
 
 // Who serves a namespace, as the header tells it.
 struct EngineIdentity {
@@ -100,6 +114,9 @@ class AdminSegment {
   std::optional<ProcessRecord> load(std::uint32_t slot) const noexcept;
   // Every record that is not Free, with its slot, in slot order.
   std::vector<std::pair<std::uint32_t, ProcessRecord>> snapshot() const;
+  // Every topic cache in use.
+  std::vector<CacheRecord> caches() const;
+  void storeCache(std::uint32_t row, const CacheRecord& record) noexcept;  // writer side
 
   // Writer side (the creating engine only). Observers and clients see the segment only after
   // publish(), which the engine calls once its socket listens.
@@ -111,6 +128,7 @@ class AdminSegment {
   AdminSegment() = default;
   const layout::AdminHeader& header() const noexcept;
   SeqLocked<ProcessRecord>* records() const noexcept;
+  SeqLocked<CacheRecord>* cacheRows() const noexcept;
 
   std::string m_name;
   Mapping m_mapping;

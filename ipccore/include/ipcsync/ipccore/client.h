@@ -105,8 +105,10 @@ class Client {
   std::expected<void, Error> closeSession(SessionId session);
   // Topics: advertise(topic) to publish on it with send(); subscribe(topic) to receive every
   // message published on it from then on (the engine copies each once per subscriber). Both
-  // return the topic's channel, which received messages carry as their session().
-  std::expected<SessionId, Error> advertise(std::string_view topic,
+  // return the topic's channel, which received messages carry as their session(). A publisher may
+  // ask the engine to keep the topic's last `cacheDepth` messages (at most 1024) in the engine's
+  // own block: a subscriber that arrives later, or comes back after a restart, gets them at once.
+  std::expected<SessionId, Error> advertise(std::string_view topic, std::uint32_t cacheDepth = 0,
                                             std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
   std::expected<SessionId, Error> subscribe(std::string_view topic,
                                             std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
@@ -180,7 +182,8 @@ class Client {
   // Waits for the engine's answer to request `token`: the channel, or the error it reported.
   std::expected<SessionId, Error> awaitResult(std::uint32_t token, std::chrono::steady_clock::time_point deadline,
                                               const std::string& what);
-  std::expected<SessionId, Error> openTopic(std::string_view topic, std::uint32_t role, std::chrono::milliseconds timeout);
+  std::expected<SessionId, Error> openTopic(std::string_view topic, std::uint32_t role, std::uint32_t cacheDepth,
+                                            std::chrono::milliseconds timeout);
   std::expected<void, Error> sendHandover(SessionState& session, SessionId id, Loan& loan, std::uint32_t correlation);
   std::expected<Message, Error> openHandover(const Location& l);
   // Sleeps until the eventfd or the socket is readable, or the deadline. The caller has armed
