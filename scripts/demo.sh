@@ -20,7 +20,9 @@ for _ in $(seq 100); do "$bin/sync-engine/ipcsync" status -n "$ns" >/dev/null 2>
 echo "== four clients register and allocate in their own blocks"
 clients=()
 for name in crm mining supply-chain call-centre; do
-  "$bin/ipccore/ipcsync-demo-client" --namespace "$ns" --name "$name" --allocations 48 --hold-ms 1500 &
+  extra=()
+  [[ $name == crm ]] && extra=(--publish accounts)   # crm also publishes on a cached topic
+  "$bin/ipccore/ipcsync-demo-client" --namespace "$ns" --name "$name" --allocations 48 --hold-ms 1500 "${extra[@]}" &
   clients+=($!)
 done
 sleep 0.7

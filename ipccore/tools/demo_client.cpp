@@ -16,9 +16,12 @@ namespace {
 void usage() {
   std::fprintf(stderr,
                "usage: ipcsync-demo-client --name NAME [--namespace NS] [--allocations N] [--hold-ms MS]\n"
+               "                           [--publish TOPIC]\n"
                "Registers NAME with the engine of NS (default 'default'), makes N allocations of\n"
                "random sizes (64 B to 64 KiB) in its own block, prints its manager's figures, waits\n"
-               "MS milliseconds and exits. Exit codes: 0 ok, 1 engine error, 2 usage error.\n");
+               "MS milliseconds and exits. With --publish, it also publishes N small messages on\n"
+               "TOPIC and asks the engine to cache the last 8 of them for late subscribers.\n"
+               "Exit codes: 0 ok, 1 engine error, 2 usage error.\n");
 }
 }  // namespace
 
@@ -26,6 +29,7 @@ int main(int argc, char** argv) {
   ipcsync::ConnectOptions options;
   int allocations = 32;
   int holdMs = 1000;
+  std::string topic;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&]() -> std::string {
@@ -39,6 +43,7 @@ int main(int argc, char** argv) {
     else if (arg == "--namespace") options.ns = value();
     else if (arg == "--allocations") allocations = std::stoi(value());
     else if (arg == "--hold-ms") holdMs = std::stoi(value());
+    else if (arg == "--publish") topic = value();
     else {
       usage();
       return arg == "--help" ? 0 : 2;
@@ -83,6 +88,28 @@ int main(int argc, char** argv) {
                 c.name().c_str(), held.size(), static_cast<unsigned long long>(s->bytesInUse),
                 static_cast<unsigned long long>(s->bytesFree), static_cast<unsigned long long>(s->largestFreeRun),
                 s->activeArenas);
+  }
+  if (!topic.empty()) {
+    auto channel = c.advertise(topic, 8);
+    if (!channel) {
+      std::fprintf(stderr, "%s: %s\n", c.name().c_str(), channel.error().message().c_str());
+      return 1;
+    }
+    for (int i = 0; i < allocations; ++i) {
+      const std::string text = c.name() + " update " + std::to_string(i + 1);
+      auto loan = c.loan(text.size());
+      if (!loan) {
+        std::fprintf(stderr, "%s: %s\n", c.name().c_str(), loan.error().message().c_str());
+        return 1;
+      }
+      std::memcpy(loan->bytes().data(), text.data(), text.size());
+      if (auto sent = c.send(*channel, *loan); !sent) {
+        std::fprintf(stderr, "%s: %s\n", c.name().c_str(), sent.error().message().c_str());
+        return 1;
+      }
+    }
+    std::printf("%s: published %d messages on '%s' (the engine keeps the last 8)\n", c.name().c_str(), allocations,
+                topic.c_str());
   }
   std::fflush(stdout);
   std::this_thread::sleep_for(std::chrono::milliseconds(holdMs));

@@ -39,12 +39,13 @@ int status(const std::string& ns) {
   const auto records = a.snapshot();
   std::printf("%zu of %u registry slots in use\n", records.size(), a.capacity());
   if (const auto caches = a.caches(); !caches.empty()) {
-    std::printf("%-24s %8s %10s %10s %8s\n", "CACHED TOPIC", "HELD", "BYTES", "OLDEST", "HITS");
+    std::printf("%-24s %9s %10s %10s %8s\n", "CACHED TOPIC", "HELD", "BYTES", "OLDEST", "HITS");
     for (const auto& c : caches)
       std::printf("%-24.*s %4u/%-4u %10s %9.1fs %8llu\n", static_cast<int>(c.topicView().size()), c.topicView().data(),
                   c.entries, c.depth, human(c.bytes).c_str(),
                   c.oldestNs ? static_cast<double>(nowNs() - c.oldestNs) / 1e9 : 0.0,
                   static_cast<unsigned long long>(c.hits));
+    std::printf("\n");
   }
   if (records.empty()) return alive ? kOk : kNotRunning;
   std::printf("%-4s %-24s %8s %6s %-11s %10s %10s %10s %6s %9s\n", "SLOT", "NAME", "PID", "UID", "STATE", "IN USE",
