@@ -56,6 +56,30 @@ void Engine::Impl::kick(std::uint32_t slot, Errc code, const std::string& detail
   reclaim(slot, "disconnected: " + detail);
 }
 
+std::optional<std::vector<std::uint32_t>> Engine::Impl::receiversOf(std::uint32_t slot, const Location& loc) {
+  Registered& src = *m_slots[slot];
+  std::vector<std::uint32_t> receivers;
+  if (auto session = m_sessions.find(loc.channel); session != m_sessions.end()) {
+    const SessionEntry& e = session->second;
+    const int self = (e.slot[0] == slot && e.generation[0] == src.record.generation)   ? 0
+                     : (e.slot[1] == slot && e.generation[1] == src.record.generation) ? 1
+                                                                                       : -1;
+    if (self < 0) {
+      kick(slot, Errc::ProtocolError, "posted a Location on another process's session " + describeLocation(loc));
+      return std::nullopt;
+    }
+    if (e.open) receivers.push_back(e.slot[1 - self]);
+  } else if (auto topic = m_topics.find(loc.channel); topic != m_topics.end()) {
+    if (!topic->second.publishers.contains(memberKey(slot, src.record.generation))) {
+      kick(slot, Errc::ProtocolError, "published on a topic it did not advertise " + describeLocation(loc));
+      return std::nullopt;
+    }
+    for (const auto& [key, member] : topic->second.subscribers)
+      if (!src.fanoutDone.contains(key)) receivers.push_back(member.slot);
+  }
+  return receivers;  // empty: a closed session or a topic nobody listens to
+}
+
 Engine::Impl::Step Engine::Impl::handOver(std::uint32_t slot, const Location& loc) {
   Registered& src = *m_slots[slot];
   layout::Channels& ch = src.memory->channels();
@@ -69,42 +93,37 @@ Engine::Impl::Step Engine::Impl::handOver(std::uint32_t slot, const Location& lo
       return Step::Kicked;
     }
   }
-  auto session = m_sessions.find(loc.channel);
-  const bool party = session != m_sessions.end() &&
-                     ((session->second.slot[0] == slot && session->second.generation[0] == src.record.generation) ||
-                      (session->second.slot[1] == slot && session->second.generation[1] == src.record.generation));
-  if (session != m_sessions.end() && !party) {
-    kick(slot, Errc::ProtocolError, "posted a hand-over on another process's session " + describeLocation(loc));
-    return Step::Kicked;
+  auto receivers = receiversOf(slot, loc);
+  if (!receivers) return Step::Kicked;
+  // The same sealed object goes to every receiver: each gets a descriptor of its own, and none
+  // can change what the others read.
+  for (const std::uint32_t dstSlot : *receivers) {
+    Registered& dst = *m_slots[dstSlot];
+    if (!dst.closing) {
+      layout::Channels& dch = dst.memory->channels();
+      if (dch.inbound.tail.load(std::memory_order_relaxed) - dch.inbound.head.load(std::memory_order_acquire) >= kRingCapacity) {
+        if (dch.engineWantsRoom.exchange(1, std::memory_order_seq_cst) == 0) ++dst.record.traffic.waitsForRoom;
+        return Step::Blocked;
+      }
+      protocol::Handover deliver;
+      deliver.head.type = protocol::Type::HandoverDeliver;
+      deliver.id = m_nextHandover++;
+      deliver.length = loc.length;
+      const int fds[1] = {object->second.get()};
+      if (!post(dstSlot, io::asBytes(deliver), fds)) return Step::Blocked;  // the receiver is going away
+      dch.inbound.push(Location{deliver.id, LocationKind::Handover, 0, loc.length, loc.sequence, loc.channel, loc.correlation});
+      ++dst.record.traffic.messagesIn;
+      dst.record.traffic.bytesIn += loc.length;
+      if (dch.ownerSleeping.load(std::memory_order_seq_cst)) ring(dst.toClient.get());
+    }
+    if (m_topics.contains(loc.channel)) src.fanoutDone.insert(memberKey(dstSlot, dst.record.generation));
   }
-  const std::uint32_t dstSlot =
-      !party ? 0 : (session->second.slot[0] == slot ? session->second.slot[1] : session->second.slot[0]);
-  if (!party || !session->second.open || m_slots[dstSlot]->closing) {  // nowhere to go: drop it
-    src.handovers.erase(object);
-    ch.outbound.pop();
-    ++src.record.traffic.dropped;
-    return Step::Moved;
-  }
-  Registered& dst = *m_slots[dstSlot];
-  layout::Channels& dch = dst.memory->channels();
-  if (dch.inbound.tail.load(std::memory_order_relaxed) - dch.inbound.head.load(std::memory_order_acquire) >= kRingCapacity) {
-    if (dch.engineWantsRoom.exchange(1, std::memory_order_seq_cst) == 0) ++dst.record.traffic.waitsForRoom;
-    return Step::Blocked;
-  }
-  protocol::Handover deliver;
-  deliver.head.type = protocol::Type::HandoverDeliver;
-  deliver.id = m_nextHandover++;
-  deliver.length = loc.length;
-  const int fds[1] = {object->second.get()};
-  if (!post(dstSlot, io::asBytes(deliver), fds)) return Step::Blocked;  // the receiver is going away
-  dch.inbound.push(Location{deliver.id, LocationKind::Handover, 0, loc.length, loc.sequence, loc.channel, loc.correlation});
-  src.handovers.erase(object);  // our descriptor: the receiver holds its own now
+  if (receivers->empty() && !m_topics.contains(loc.channel)) ++src.record.traffic.dropped;  // its session closed
+  src.fanoutDone.clear();
+  src.handovers.erase(object);  // our descriptor: each receiver holds its own now
   ch.outbound.pop();
   ++src.record.traffic.messagesOut;
   src.record.traffic.bytesOut += loc.length;
-  ++dst.record.traffic.messagesIn;
-  dst.record.traffic.bytesIn += loc.length;
-  if (dch.ownerSleeping.load(std::memory_order_seq_cst)) ring(dst.toClient.get());
   return Step::Moved;
 }
 
@@ -171,28 +190,10 @@ bool Engine::Impl::forwardFrom(std::uint32_t slot) {
       kick(slot, Errc::ProtocolError, "posted an invalid Location " + describeLocation(loc));
       return true;
     }
-    // Where it goes: the other end of a session, or every subscriber of a topic.
-    std::vector<std::uint32_t> receivers;
-    auto session = m_sessions.find(loc.channel);
-    auto topic = m_topics.find(loc.channel);
-    if (session != m_sessions.end()) {
-      const SessionEntry& e = session->second;
-      const int self = (e.slot[0] == slot && e.generation[0] == src.record.generation)   ? 0
-                       : (e.slot[1] == slot && e.generation[1] == src.record.generation) ? 1
-                                                                                         : -1;
-      if (self < 0) {
-        kick(slot, Errc::ProtocolError, "posted a Location on another process's session " + describeLocation(loc));
-        return true;
-      }
-      if (e.open) receivers.push_back(e.slot[1 - self]);
-    } else if (topic != m_topics.end()) {
-      if (!topic->second.publishers.contains(memberKey(slot, src.record.generation))) {
-        kick(slot, Errc::ProtocolError, "published on a topic it did not advertise " + describeLocation(loc));
-        return true;
-      }
-      for (const auto& [key, member] : topic->second.subscribers)
-        if (!src.fanoutDone.contains(key)) receivers.push_back(member.slot);
-    }
+    // Where it goes: the other end of a session, or every subscriber of a topic not served yet.
+    auto receivers = receiversOf(slot, loc);
+    if (!receivers) return true;
+    const auto topic = m_topics.find(loc.channel);
     auto run = src.memory->manager().checkAllocated(loc.arena, loc.offset, loc.length);
     if (!run) {
       if (run.error() == Errc::LockTimeout) return moved;  // the owner is inside its manager; next round
@@ -202,7 +203,7 @@ bool Engine::Impl::forwardFrom(std::uint32_t slot) {
       return true;
     }
     bool blocked = false;
-    for (const std::uint32_t dstSlot : receivers) {
+    for (const std::uint32_t dstSlot : *receivers) {
       Registered& dst = *m_slots[dstSlot];
       if (dst.closing) {  // gone; its peers learn it when its slot is reclaimed
         ++src.record.traffic.dropped;
@@ -217,7 +218,7 @@ bool Engine::Impl::forwardFrom(std::uint32_t slot) {
       if (topic != m_topics.end()) src.fanoutDone.insert(memberKey(dstSlot, dst.record.generation));
     }
     if (blocked) return moved;  // the rest waits at the head of the ring, in order
-    if (receivers.empty() && session != m_sessions.end()) ++src.record.traffic.dropped;  // closed meanwhile
+    if (receivers->empty() && topic == m_topics.end()) ++src.record.traffic.dropped;  // the session closed meanwhile
     src.fanoutDone.clear();
     if (topic != m_topics.end() && topic->second.cacheDepth > 0) cacheMessage(topic->second, src.memory->bytes(*run), loc);
     ch.outbound.pop();

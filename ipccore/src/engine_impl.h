@@ -168,7 +168,10 @@ class Engine::Impl {
   // Moves up to a batch of messages out of the slot's outbound ring. Returns true if any moved.
   bool forwardFrom(std::uint32_t slot);
   enum class Step { Moved, Blocked, Kicked };
-  // Passes a handed-over memory object on to the receiver of `loc`'s session.
+  // Who gets `loc`: the other end of its session, or the topic's subscribers not yet served.
+  // Nothing (after kicking the sender) when the sender may not post there.
+  std::optional<std::vector<std::uint32_t>> receiversOf(std::uint32_t slot, const Location& loc);
+  // Passes a handed-over memory object on to the receivers of `loc`'s channel.
   Step handOver(std::uint32_t slot, const Location& loc);
   // Copies the run of `src` that `loc` names into the receiver in `dstSlot`.
   Step copyInto(std::uint32_t dstSlot, std::span<const std::byte> data, const Location& loc);

@@ -514,6 +514,36 @@ TEST_F(MessagingTest, ATopicFansOutToEightSubscribersAndSurvivesOneBeingKilled) 
   }, 5s)) << "each message counts once for its publisher, however many received it";
 }
 
+TEST_F(MessagingTest, AHandedOverMessageReachesEverySubscriberOfATopic) {
+  startEngine();  // 1 MiB arenas: 3 MiB messages are handed over
+  std::vector<std::unique_ptr<Client>> subs;
+  for (int i = 0; i < 3; ++i) {
+    auto c = Client::connect(options("sub-" + std::to_string(i)));
+    ASSERT_TRUE(c);
+    ASSERT_TRUE((*c)->subscribe("images"));
+    subs.push_back(std::move(*c));
+  }
+  auto pub = Client::connect(options("camera"));
+  ASSERT_TRUE(pub);
+  auto topic = (*pub)->advertise("images");
+  ASSERT_TRUE(topic);
+  for (std::uint64_t seq = 1; seq <= 4; ++seq) {
+    auto loan = (*pub)->loan(3 << 20);
+    ASSERT_TRUE(loan && loan->handover());
+    fill(loan->bytes(), seq);
+    ASSERT_TRUE((*pub)->send(*topic, *loan));
+  }
+  for (auto& c : subs) {
+    for (std::uint64_t seq = 1; seq <= 4; ++seq) {
+      auto m = c->receive(10s);
+      ASSERT_TRUE(m) << m.error().message();
+      EXPECT_EQ(m->sequence(), seq);
+      EXPECT_TRUE(intact(m->bytes(), seq));
+      c->release(std::move(*m));
+    }
+  }
+}
+
 // Cached blocks: the engine keeps a topic's last N messages in its own block; a subscriber
 // that comes late gets them at once, in order, then the live ones; observers see the cache.
 TEST_F(MessagingTest, ALateSubscriberGetsTheCachedMessagesFirst) {
