@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -309,6 +310,10 @@ std::expected<Message, Error> Client::openHandover(const Location& l) {
   }
   UniqueFd fd = std::move(it->second);
   m_handovers.erase(it);
+  struct stat st {};
+  if (l.length == 0 || ::fstat(fd.get(), &st) != 0 || static_cast<std::uint64_t>(st.st_size) < l.length)
+    return std::unexpected(Error{Errc::ProtocolError, "hand-over " + std::to_string(l.arena) + " is shorter than its " +
+                                                          std::to_string(l.length) + " B"});
   void* p = ::mmap(nullptr, l.length, PROT_READ, MAP_SHARED, fd.get(), 0);
   if (p == MAP_FAILED) return std::unexpected(systemError("mmap a received hand-over", errno));
   return Message(l, std::span(static_cast<const std::byte*>(p), l.length));
@@ -354,7 +359,7 @@ std::expected<void, Error> Client::send(SessionId session, Loan& loan, std::chro
     }
     ch.ownerWantsRoom.store(1, std::memory_order_seq_cst);
     if (ch.outbound.tail.load(std::memory_order_relaxed) - ch.outbound.head.load(std::memory_order_seq_cst) >= kRingCapacity)
-      sleepUntil(deadline);
+      sleepUntil(std::min(deadline, Clock::now() + std::chrono::milliseconds(10)));  // bounded: look again
     ch.ownerWantsRoom.store(0, std::memory_order_relaxed);
   }
 }
@@ -380,7 +385,9 @@ std::expected<Message, Error> Client::tryReceive() {
   }
   ch.ownerSleeping.store(0, std::memory_order_relaxed);
   const Location l = in.front();
-  in.pop();
+  in.pop();  // seq_cst: pairs with the engine raising engineWantsRoom for a full ring
+  if (ch.engineWantsRoom.load(std::memory_order_seq_cst) && ch.engineWantsRoom.exchange(0, std::memory_order_seq_cst))
+    ringDoorbell(m_toEngine.get());
   if (l.kind == LocationKind::Handover) return openHandover(l);
   const Allocation run{l.arena, 0, l.offset, l.length};
   return Message(l, m_memory->bytes(run));

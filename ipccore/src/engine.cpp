@@ -485,7 +485,11 @@ void Engine::Impl::onHandover(std::uint32_t slot, const protocol::Handover& m, s
   if (fds.size() != 1 || seals < 0 || (seals & kSeals) != kSeals || ::fstat(fds[0].get(), &st) != 0 ||
       static_cast<std::uint64_t>(st.st_size) < m.length || m.length == 0)
     return kick(slot, Errc::ProtocolError, "handed over something that is not a sealed memory object of the length it claims");
-  m_slots[slot]->handovers[m.id] = std::move(fds[0]);
+  auto& held = m_slots[slot]->handovers;
+  if (held.size() >= kRingCapacity || held.contains(m.id))
+    return kick(slot, Errc::ProtocolError, "handed over more objects than it posted (or reused hand-over id " +
+                                               std::to_string(m.id) + ")");
+  held.emplace(m.id, Registered::HandedOver{std::move(fds[0]), m.length});
 }
 
 void Engine::Impl::finish(std::uint32_t slot, const std::string& reason) {

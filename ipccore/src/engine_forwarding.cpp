@@ -93,6 +93,12 @@ Engine::Impl::Step Engine::Impl::handOver(std::uint32_t slot, const Location& lo
       return Step::Kicked;
     }
   }
+  if (loc.length != object->second.length) {  // the receiver would map past the object's end
+    kick(slot, Errc::ProtocolError, "posted hand-over " + std::to_string(loc.arena) + " with length " +
+                                        std::to_string(loc.length) + ", but handed over " +
+                                        std::to_string(object->second.length) + " B");
+    return Step::Kicked;
+  }
   auto receivers = receiversOf(slot, loc);
   if (!receivers) return Step::Kicked;
   // The same sealed object goes to every receiver: each gets a descriptor of its own, and none
@@ -109,7 +115,7 @@ Engine::Impl::Step Engine::Impl::handOver(std::uint32_t slot, const Location& lo
       deliver.head.type = protocol::Type::HandoverDeliver;
       deliver.id = m_nextHandover++;
       deliver.length = loc.length;
-      const int fds[1] = {object->second.get()};
+      const int fds[1] = {object->second.fd.get()};
       if (!post(dstSlot, io::asBytes(deliver), fds)) return Step::Blocked;  // the receiver is going away
       dch.inbound.push(Location{deliver.id, LocationKind::Handover, 0, loc.length, loc.sequence, loc.channel, loc.correlation});
       ++dst.record.traffic.messagesIn;

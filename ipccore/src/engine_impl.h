@@ -50,8 +50,13 @@ struct Registered {
   std::uint64_t allocationsAtLastTick = 0;  // to see when the block went idle
   // Topic fan-out of the message at the head of the outbound ring: subscribers already served.
   std::set<std::uint64_t> fanoutDone;
-  // Sealed memory objects the client handed over, by the id its Locations will name.
-  std::unordered_map<std::uint32_t, UniqueFd> handovers;
+  // Sealed memory objects the client handed over, by the id its Locations will name, with the
+  // length checked against the object; at most kRingCapacity outstanding.
+  struct HandedOver {
+    UniqueFd fd;
+    std::uint64_t length = 0;
+  };
+  std::unordered_map<std::uint32_t, HandedOver> handovers;
   // The process has gone (or said goodbye) but its outbound ring still holds messages: they are
   // delivered first, until `closingDeadline`, and then the slot is reclaimed.
   bool closing = false;

@@ -56,8 +56,15 @@ void Engine::Impl::onSessionAnswer(std::uint32_t slot, const protocol::SessionAn
   protocol::SessionResult r;
   r.token = e.token;
   const std::string peerName(m_slots[slot]->record.nameView());
-  if (!live(e.slot[0], e.generation[0])) {
+  if (!live(e.slot[0], e.generation[0]) || m_slots[e.slot[0]]->closing) {
     m_sessions.erase(it);
+    if (m.accept) {  // the answerer thinks it is open: tell it the opener is gone
+      protocol::SessionEvent closed;
+      closed.head.type = protocol::Type::SessionClosed;
+      closed.session = m.session;
+      closed.code = static_cast<std::uint32_t>(Errc::PeerGone);
+      (void)post(slot, io::asBytes(closed));
+    }
     return;
   }
   if (m.accept) {

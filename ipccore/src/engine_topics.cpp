@@ -30,13 +30,14 @@ void Engine::Impl::onOpenTopic(std::uint32_t slot, const protocol::OpenTopic& m)
   }
   TopicEntry& topic = m_topics[byName->second];
   const std::uint64_t generation = m_slots[slot]->record.generation;
+  bool joined = false;
   if (m.role == protocol::kTopicPublish) {
-    topic.publishers.insert(memberKey(slot, generation));
+    joined = topic.publishers.insert(memberKey(slot, generation)).second;
     topic.cacheDepth = std::max(topic.cacheDepth, std::min(m.cacheDepth, kMaxCacheDepth));
   } else {
-    topic.subscribers[memberKey(slot, generation)] = TopicMember{slot, generation};
+    joined = topic.subscribers.try_emplace(memberKey(slot, generation), TopicMember{slot, generation}).second;
   }
-  ++m_slots[slot]->record.traffic.sessions;
+  if (joined) ++m_slots[slot]->record.traffic.sessions;
   r.session = byName->second;
   (void)post(slot, io::asBytes(r));
   // A late subscriber gets what the cache holds at once, before anything published from now on.

@@ -1,6 +1,8 @@
 // The communications phase between real processes: sessions, FIFO delivery with integrity,
 // back-pressure, peers that die, clients that lie, and event-loop wake-ups.
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -18,6 +20,8 @@
 #include "ipcsync/ipccore/client.h"
 #include "namespace_test.h"
 #include "processes.h"
+#include "protocol.h"
+#include "socket_io.h"
 
 namespace ipcsync {
 namespace {
@@ -595,9 +599,13 @@ TEST_P(MaliciousLocationTest, DisconnectsTheLiarAndKeepsServingOthers) {
   auto b = Client::connect(options("honest-b"));
   ASSERT_TRUE(a && b);
   std::atomic<bool> stop{false};
+  std::atomic<int> honestReceived{0};
   std::thread pump([&] {
     while (!stop) {
-      if (auto m = (*b)->receive(10ms); m) (*b)->release(std::move(*m));
+      if (auto m = (*b)->receive(10ms); m) {
+        if (m->bytes().size() == 128 && std::to_integer<int>(m->bytes()[0]) == 0x42) ++honestReceived;
+        (*b)->release(std::move(*m));
+      }
     }
   });
   auto honest = (*a)->openSession("honest-b");
@@ -620,6 +628,22 @@ TEST_P(MaliciousLocationTest, DisconnectsTheLiarAndKeepsServingOthers) {
     else if (kind == std::string("foreign-session")) l.channel = *honest;
     else if (kind == std::string("bad-kind")) l.kind = static_cast<LocationKind>(77);
     else if (kind == std::string("handover-without-object")) { l.kind = LocationKind::Handover; l.arena = 999; }
+    else if (kind == std::string("handover-length-mismatch")) {
+      // A real sealed object of 4 KiB, then a Location claiming 1 GiB of it: the receiver would
+      // fault reading past the end.
+      UniqueFd fd(::memfd_create("forged", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+      if (!fd || ::ftruncate(fd.get(), 4096) != 0 ||
+          ::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW) != 0)
+        return 16;
+      protocol::Handover h;
+      h.id = 77;
+      h.length = 4096;
+      const int fds[1] = {fd.get()};
+      if (!io::sendMessage((*c)->engineFd(), io::asBytes(h), fds)) return 17;
+      l.kind = LocationKind::Handover;
+      l.arena = 77;
+      l.length = std::uint64_t{1} << 30;
+    }
     else if (kind == std::string("unadvertised-topic")) {
       auto t = (*c)->subscribe("news");  // a subscriber, not a publisher
       if (!t) return 15;
@@ -647,7 +671,9 @@ TEST_P(MaliciousLocationTest, DisconnectsTheLiarAndKeepsServingOthers) {
   // The honest pair still talks.
   auto loan = (*a)->loan(128);
   ASSERT_TRUE(loan);
+  std::memset(loan->bytes().data(), 0x42, 128);
   EXPECT_TRUE((*a)->send(*honest, *loan)) << kind;
+  EXPECT_TRUE(test::waitFor([&] { return honestReceived == 1; }, 5s)) << kind << ": the honest pair's message arrived";
   EXPECT_TRUE((*a)->ping());
   stop = true;
   pump.join();
@@ -655,7 +681,8 @@ TEST_P(MaliciousLocationTest, DisconnectsTheLiarAndKeepsServingOthers) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, MaliciousLocationTest,
                          ::testing::Values("out-of-bounds", "overflowing-length", "unallocated", "already-released",
-                                           "foreign-session", "bad-kind", "handover-without-object", "unadvertised-topic",
+                                           "foreign-session", "bad-kind", "handover-without-object", "handover-length-mismatch",
+                                           "unadvertised-topic",
                                            "corrupt-ring"),
                          [](const auto& param) {
                            std::string n = param.param;

@@ -40,7 +40,8 @@ struct LocationRing {
   // The oldest entry; only valid when pending() > 0. Copied out, so a producer scribbling on the
   // slot afterwards cannot change what the consumer validated.
   Location front() const noexcept { return slots[head.load(std::memory_order_relaxed) & (kRingCapacity - 1)]; }
-  void pop() noexcept { head.store(head.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
+  // seq_cst: the consumer may look at the producer's "wants room" flag next (Dekker).
+  void pop() noexcept { head.store(head.load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst); }
 
   bool empty() const noexcept {
     return tail.load(std::memory_order_seq_cst) == head.load(std::memory_order_relaxed);
