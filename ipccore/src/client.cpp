@@ -1,5 +1,6 @@
 #include "ipcsync/ipccore/client.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
 #include <sys/epoll.h>
@@ -175,6 +176,11 @@ std::expected<std::unique_ptr<Client>, Error> Client::connect(const ConnectOptio
     c->m_toClient = std::move(got->fds[2]);
     c->m_toEngine = std::move(got->fds[3]);
     c->m_socket = std::move(*fd);
+    // From now on a send waits while the engine drains its side (at most 5 s); receives stay
+    // non-blocking (MSG_DONTWAIT).
+    ::fcntl(c->m_socket.get(), F_SETFL, ::fcntl(c->m_socket.get(), F_GETFL) & ~O_NONBLOCK);
+    const timeval sendTimeout{5, 0};
+    ::setsockopt(c->m_socket.get(), SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, sizeof sendTimeout);
     c->m_spin = o.spin;
     c->m_handoverThreshold = w.handoverThreshold;
     c->m_pollFd.reset(::epoll_create1(EPOLL_CLOEXEC));

@@ -224,7 +224,10 @@ Engine::Impl::Dispatch Engine::Impl::dispatchEvents(int timeoutMs) {
       case Tag::Stop: return Dispatch::Stop;
       case Tag::Timer: tick(); break;
       case Tag::Pending: onHello(static_cast<int>(index)); break;
-      case Tag::Client: onClient(index); break;
+      case Tag::Client:
+        if ((events[i].events & EPOLLOUT) && index < m_slots.size() && m_slots[index]) flushOutbox(index);
+        if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) onClient(index);
+        break;
       case Tag::Pidfd: {
         const std::uint32_t slot = index & 0xfff;
         if (slot < m_slots.size() && m_slots[slot] &&
@@ -253,9 +256,25 @@ void Engine::Impl::ring(int eventFd) {
   [[maybe_unused]] auto n = ::write(eventFd, &one, sizeof one);
 }
 
-bool Engine::Impl::post(std::uint32_t slot, std::span<const std::byte> message, std::span<const int> fds) {
+bool Engine::Impl::post(std::uint32_t slot, std::span<const std::byte> message, std::span<const int> fds,
+                        bool mustArrive) {
   Registered& r = *m_slots[slot];
-  if (!io::sendMessage(r.socket.get(), message, fds)) return false;
+  constexpr std::size_t kOutboxLimit = 65536;
+  if (!r.outbox.empty()) {  // keep the order: behind what already waits
+    if (!mustArrive) return false;
+    if (r.outbox.size() >= kOutboxLimit) r.notReading = true;
+    else r.outbox.emplace_back(message.begin(), message.end());
+    return true;
+  }
+  if (auto sent = io::sendMessage(r.socket.get(), message, fds); !sent) {
+    if (sent.error().code != Errc::WouldBlock || !mustArrive) return false;
+    r.outbox.emplace_back(message.begin(), message.end());
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLOUT;  // tell us when it drains
+    ev.data.u64 = tag(Tag::Client, slot);
+    if (!r.closing) ::epoll_ctl(m_epoll.get(), EPOLL_CTL_MOD, r.socket.get(), &ev);
+    return true;
+  }
   r.memory->channels().controlPosted.fetch_add(1, std::memory_order_seq_cst);
   if (r.memory->channels().ownerSleeping.load(std::memory_order_seq_cst)) ring(r.toClient.get());
   return true;
@@ -278,6 +297,8 @@ void Engine::Impl::acceptAll() {
       return;
     }
     const int raw = fd.get();
+    const int buffer = 1 << 20;  // room for many control messages to a client that is busy, not gone
+    ::setsockopt(raw, SOL_SOCKET, SO_SNDBUF, &buffer, sizeof buffer);
     if (auto ok = watch(raw, Tag::Pending, static_cast<std::uint32_t>(raw), EPOLLIN | EPOLLRDHUP); !ok) {
       log(LogLevel::Warn, ok.error().message());
       continue;
@@ -492,6 +513,25 @@ void Engine::Impl::onHandover(std::uint32_t slot, const protocol::Handover& m, s
   held.emplace(m.id, Registered::HandedOver{std::move(fds[0]), m.length});
 }
 
+void Engine::Impl::flushOutbox(std::uint32_t slot) {
+  Registered& r = *m_slots[slot];
+  while (!r.outbox.empty()) {
+    auto sent = io::sendMessage(r.socket.get(), r.outbox.front());
+    if (!sent) {
+      if (sent.error().code != Errc::WouldBlock) r.outbox.clear();  // it is going away
+      if (!r.outbox.empty()) return;                                // still full: wait for EPOLLOUT
+      break;
+    }
+    r.outbox.pop_front();
+    r.memory->channels().controlPosted.fetch_add(1, std::memory_order_seq_cst);
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLRDHUP;
+  ev.data.u64 = tag(Tag::Client, slot);
+  if (!r.closing) ::epoll_ctl(m_epoll.get(), EPOLL_CTL_MOD, r.socket.get(), &ev);
+  if (r.memory->channels().ownerSleeping.load(std::memory_order_seq_cst)) ring(r.toClient.get());
+}
+
 void Engine::Impl::finish(std::uint32_t slot, const std::string& reason) {
   Registered& r = *m_slots[slot];
   if (r.closing) return;
@@ -539,6 +579,10 @@ void Engine::Impl::tick() {
   for (std::uint32_t slot = 0; slot < m_slots.size(); ++slot) {
     if (!m_slots[slot]) continue;
     Registered& r = *m_slots[slot];
+    if (r.notReading && !r.closing) {
+      kick(slot, Errc::ProtocolError, "stopped reading its engine socket (a control message did not fit its buffer)");
+      continue;
+    }
     if (r.closing) continue;
     if (auto stats = r.memory->manager().stats()) {  // else the owner holds the lock; next tick
       // A block that allocated nothing for a whole tick gives its empty arenas back.

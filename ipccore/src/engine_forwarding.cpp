@@ -116,7 +116,7 @@ Engine::Impl::Step Engine::Impl::handOver(std::uint32_t slot, const Location& lo
       deliver.id = m_nextHandover++;
       deliver.length = loc.length;
       const int fds[1] = {object->second.fd.get()};
-      if (!post(dstSlot, io::asBytes(deliver), fds)) return Step::Blocked;  // the receiver is going away
+      if (!post(dstSlot, io::asBytes(deliver), fds, false)) return Step::Blocked;  // socket full or receiver leaving: retry
       dch.inbound.push(Location{deliver.id, LocationKind::Handover, 0, loc.length, loc.sequence, loc.channel, loc.correlation});
       ++dst.record.traffic.messagesIn;
       dst.record.traffic.bytesIn += loc.length;

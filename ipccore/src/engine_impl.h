@@ -60,6 +60,10 @@ struct Registered {
   // The process has gone (or said goodbye) but its outbound ring still holds messages: they are
   // delivered first, until `closingDeadline`, and then the slot is reclaimed.
   bool closing = false;
+  // Control messages that did not fit the socket buffer, sent in order when it drains (EPOLLOUT);
+  // beyond kOutboxLimit the client is taken as not reading and disconnected at the next tick.
+  std::deque<std::vector<std::byte>> outbox;
+  bool notReading = false;
   std::chrono::steady_clock::time_point closingDeadline{};
   std::string closingReason;
 };
@@ -144,13 +148,18 @@ class Engine::Impl {
   std::expected<void, Error> registerProcess(UniqueFd& socket, const PeerCredentials& peer,
                                              const protocol::Hello& hello, std::uint32_t slot);
   void onClient(std::uint32_t slot);
+  void flushOutbox(std::uint32_t slot);
   void reclaim(std::uint32_t slot, const std::string& reason);
   // The process ended: deliver what it already sent, then reclaim.
   void finish(std::uint32_t slot, const std::string& reason);
   void tick();
   void setSleeping(bool sleeping);
   // Sends one control message to the client in `slot` and bumps its controlPosted counter.
-  bool post(std::uint32_t slot, std::span<const std::byte> message, std::span<const int> fds = {});
+  // Sends a control message to the client, or queues it while its socket buffer is full.
+  // Hand-overs pass mustArrive = false: instead of queueing (they carry a descriptor) they stay in
+  // the sender's ring and are retried; false is returned then.
+  bool post(std::uint32_t slot, std::span<const std::byte> message, std::span<const int> fds = {},
+            bool mustArrive = true);
   void onHandover(std::uint32_t slot, const protocol::Handover& m, std::vector<UniqueFd>& fds);
   void ring(int eventFd);
 

@@ -27,6 +27,7 @@ std::expected<void, Error> sendMessage(int socket, std::span<const std::byte> by
   for (;;) {
     const ssize_t n = ::sendmsg(socket, &msg, MSG_NOSIGNAL);
     if (n >= 0) return {};
+    if (errno == EAGAIN) return std::unexpected(Error{Errc::WouldBlock, "the peer's socket buffer is full"});
     if (errno != EINTR) return std::unexpected(systemError("sendmsg on rendezvous socket", errno));
   }
 }

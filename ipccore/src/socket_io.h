@@ -13,8 +13,9 @@
 
 namespace ipcsync::io {
 
-// Sends `bytes` and `fds` (borrowed) as one message. EngineGone-style peers surface as
-// SystemError(EPIPE/ECONNRESET); MSG_NOSIGNAL keeps SIGPIPE away.
+// Sends `bytes` and `fds` (borrowed) as one message. WouldBlock when a non-blocking socket's
+// buffer is full; a peer that went away surfaces as SystemError(EPIPE/ECONNRESET); MSG_NOSIGNAL
+// keeps SIGPIPE away.
 std::expected<void, Error> sendMessage(int socket, std::span<const std::byte> bytes, std::span<const int> fds = {});
 
 struct Received {

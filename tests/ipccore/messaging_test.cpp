@@ -466,6 +466,26 @@ TEST_F(MessagingTest, RequestGetsItsReplyAndKeepsWhatArrivedMeanwhile) {
   EXPECT_EQ(server.wait(), 0);
 }
 
+// Control messages (session offers here) must not be lost when a client does not read its
+// engine socket for a while: what does not fit the socket buffer waits in the engine, in order.
+TEST_F(MessagingTest, ControlMessagesWaitForAClientThatIsNotReadingItsSocket) {
+  startEngine();
+  auto busy = Client::connect(options("busy"));
+  auto asker = Client::connect(options("asker"));
+  ASSERT_TRUE(busy && asker);
+  constexpr int kOffers = 3000;  // far more than a socket buffer holds
+  for (int i = 0; i < kOffers; ++i) (void)(*asker)->openSession("busy", 0ms);
+  ASSERT_TRUE((*asker)->ping());
+  // Now the busy client reads: it answers (accepts) every offer.
+  EXPECT_TRUE(test::waitFor([&] {
+    (void)(*busy)->ping();
+    auto r = record("busy");
+    return r && r->traffic.sessions == kOffers;
+  }, 20s)) << "some session offers were lost: " << (record("busy") ? record("busy")->traffic.sessions : 0);
+  EXPECT_TRUE(registered("busy")) << "a slow reader is not disconnected";
+  EXPECT_TRUE((*asker)->ping());
+}
+
 // Topics: publish once, every subscriber receives everything, in order, intact; a subscriber
 // killed mid-stream costs the others nothing.
 TEST_F(MessagingTest, ATopicFansOutToEightSubscribersAndSurvivesOneBeingKilled) {
