@@ -364,7 +364,7 @@ std::expected<void, Error> Client::send(SessionId session, Loan& loan, std::chro
   }
 }
 
-std::expected<Message, Error> Client::tryReceive() {
+std::expected<Message, Error> Client::takeMessage() {
   if (!m_held.empty()) {
     Message m = std::move(m_held.front());
     m_held.pop_front();
@@ -373,17 +373,8 @@ std::expected<Message, Error> Client::tryReceive() {
   if (auto ok = pumpControl(); !ok) return std::unexpected(ok.error());
   layout::Channels& ch = m_memory->channels();
   LocationRing& in = ch.inbound;
-  if (in.empty()) {
-    // Going idle: clear a doorbell already rung and read the socket dry (a control message can
-    // be readable before the engine bumps controlPosted), so that pollFd() is not readable for
-    // nothing; arm the doorbell for an event loop waiting on pollFd(); then look once more.
-    std::uint64_t count;
-    [[maybe_unused]] auto r = ::read(m_toClient.get(), &count, sizeof count);
-    if (auto ok = pumpControl(true); !ok) return std::unexpected(ok.error());
-    ch.ownerSleeping.store(1, std::memory_order_seq_cst);
-    if (in.empty()) return Message{};
-  }
-  ch.ownerSleeping.store(0, std::memory_order_relaxed);
+  if (in.empty()) return Message{};
+  ch.ownerSleeping.store(0, std::memory_order_relaxed);  // busy again: no doorbell needed
   const Location l = in.front();
   in.pop();  // seq_cst: pairs with the engine raising engineWantsRoom for a full ring
   if (ch.engineWantsRoom.load(std::memory_order_seq_cst) && ch.engineWantsRoom.exchange(0, std::memory_order_seq_cst))
@@ -393,15 +384,28 @@ std::expected<Message, Error> Client::tryReceive() {
   return Message(l, m_memory->bytes(run));
 }
 
+std::expected<Message, Error> Client::tryReceive() {
+  auto m = takeMessage();
+  if (!m || m->valid()) return m;
+  // Going idle: clear a doorbell already rung and read the socket dry (a control message can be
+  // readable before the engine bumps controlPosted), so that pollFd() is not readable for
+  // nothing; arm the doorbell for an event loop waiting on pollFd(); then look once more.
+  std::uint64_t count;
+  [[maybe_unused]] auto r = ::read(m_toClient.get(), &count, sizeof count);
+  if (auto ok = pumpControl(true); !ok) return std::unexpected(ok.error());
+  m_memory->channels().ownerSleeping.store(1, std::memory_order_seq_cst);
+  return takeMessage();
+}
+
+// Polls without arming the doorbell while it spins (the engine then posts without a system
+// call), and arms it only to sleep.
 std::expected<Message, Error> Client::receive(std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   const auto spinUntil = Clock::now() + m_spin;
   layout::Channels& ch = m_memory->channels();
   for (std::uint32_t round = 0;; ++round) {
-    if (!ch.inbound.empty() || round == 0) {
-      auto m = tryReceive();
-      if (!m || m->valid()) return m;
-    }
+    auto m = takeMessage();
+    if (!m || m->valid()) return m;
     const auto now = Clock::now();
     if (now >= deadline) return std::unexpected(Error{Errc::Timeout, "no message within " + std::to_string(timeout.count()) + " ms"});
     if (now < spinUntil) {

@@ -179,6 +179,8 @@ class Client {
   std::expected<void, Error> pumpControl(bool force = false);
   std::expected<void, Error> handleControl(std::span<const std::byte> message, std::vector<UniqueFd>& fds);
   std::expected<Loan, Error> handoverLoan(std::uint64_t bytes);
+  // The next message if one waits (held ones first), else an empty Message; never arms the doorbell.
+  std::expected<Message, Error> takeMessage();
   // Waits for the engine's answer to request `token`: the channel, or the error it reported.
   std::expected<SessionId, Error> awaitResult(std::uint32_t token, std::chrono::steady_clock::time_point deadline,
                                               const std::string& what);
