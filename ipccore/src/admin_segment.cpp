@@ -35,9 +35,6 @@ void copyString(char* dst, std::size_t cap, std::string_view src) {
   dst[n] = '\0';
 }
 
-// Opens an existing segment read-only through its mapping, for the liveness check of create().
-std::expected<std::unique_ptr<AdminSegment>, Error> openExisting(std::string_view ns) { return AdminSegment::open(ns); }
-
 }  // namespace
 
 std::uint64_t processStartTicks(std::int32_t pid) noexcept {
@@ -112,7 +109,7 @@ std::expected<std::unique_ptr<AdminSegment>, Error> AdminSegment::create(std::st
         return std::unexpected(Error{Errc::SystemError, "cannot create /dev/shm/" + name + ": " + e.what()});
     }
     // The name exists: a live engine, or a leftover of a dead one.
-    auto existing = openExisting(ns);
+    auto existing = open(ns);
     if (existing && (*existing)->engineAlive()) {
       return std::unexpected(Error{Errc::EngineAlreadyRunning,
                                    "namespace '" + std::string(ns) + "' is served by a running engine (pid " +

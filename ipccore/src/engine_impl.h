@@ -6,6 +6,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <bitset>
 #include <chrono>
 #include <deque>
 #include <span>
@@ -134,6 +135,7 @@ class Engine::Impl {
   std::unordered_map<std::uint32_t, TopicEntry> m_topics;  // by channel id (shared with sessions)
   std::unordered_map<std::string, std::uint32_t> m_topicByName;
   std::unique_ptr<ProcessMemory> m_ownBlock;  // the engine's block: cached topic messages
+  std::bitset<layout::kCacheRows> m_cacheRowsShown;  // rows of the admin cache table in use
   bool m_listenPaused = false;  // out of descriptors: not accepting until the next tick
 
  private:

@@ -1,6 +1,7 @@
 // Topics: a name that publishers post to once and every subscriber receives; the engine copies
 // each message once per subscriber (engine_forwarding.cpp).
 #include <algorithm>
+#include <bitset>
 #include <cstring>
 
 #include "engine_impl.h"
@@ -71,7 +72,8 @@ void Engine::Impl::replayCache(TopicEntry& topic, std::uint32_t slot) {
 }
 
 void Engine::Impl::publishCaches() {
-  std::vector<bool> used(layout::kCacheRows, false);
+  if (m_topics.empty() && m_cacheRowsShown.none()) return;  // nothing listed, nothing to list
+  std::bitset<layout::kCacheRows> used;
   for (auto& [channel, topic] : m_topics) {
     if (topic.cacheDepth == 0) continue;
     if (topic.cacheSlot == 0xffffffffU) {  // first time: take a free row
@@ -95,7 +97,8 @@ void Engine::Impl::publishCaches() {
     used[topic.cacheSlot] = true;
   }
   for (std::uint32_t row = 0; row < layout::kCacheRows; ++row)
-    if (!used[row]) m_admin->storeCache(row, CacheRecord{});
+    if (m_cacheRowsShown[row] && !used[row]) m_admin->storeCache(row, CacheRecord{});  // its topic is gone
+  m_cacheRowsShown = used;
 }
 
 bool Engine::Impl::leaveTopics(std::uint32_t slot, std::optional<std::uint32_t> channel) {

@@ -32,6 +32,19 @@ using test::EngineProcess;
 class CrashTest : public test::NamespaceTest {
  protected:
   void SetUp() override { startEngine("crash"); }
+  // In a victim: tell the test it is registered and ready, then wait to be killed.
+  static int readyThenWait(int readyFd) {
+    [[maybe_unused]] auto n = ::write(readyFd, "r", 1);
+    ::pause();
+    return 0;
+  }
+  // In the test: wait for the victim to be ready; its pid, which must be in the registry.
+  pid_t awaitVictim(int readyFd, const Child& victim) {
+    char x;
+    EXPECT_EQ(::read(readyFd, &x, 1), 1) << "the victim did not get ready";
+    EXPECT_TRUE(hasRecord(victim.pid()));
+    return victim.pid();
+  }
   bool shmExists() const { return std::filesystem::exists("/dev/shm/" + AdminSegment::shmName(ns)); }
 };
 
@@ -83,14 +96,9 @@ TEST_F(CrashTest, TheEngineNoticesADeathWithinMilliseconds) {
   Child victim([&] {
     auto c = Client::connect(options("short-lived"));
     if (!c) return 1;
-    [[maybe_unused]] auto n = ::write(ready[1], "r", 1);
-    ::pause();
-    return 0;
+    return readyThenWait(ready[1]);
   });
-  char x;
-  ASSERT_EQ(::read(ready[0], &x, 1), 1);
-  const pid_t pid = victim.pid();
-  ASSERT_TRUE(hasRecord(pid));
+  const pid_t pid = awaitVictim(ready[0], victim);
   const auto t0 = std::chrono::steady_clock::now();
   victim.kill(SIGKILL);
   ASSERT_TRUE(test::waitFor([&] { return !hasRecord(pid); }, 5s));
@@ -124,16 +132,14 @@ TEST_F(CrashTest, AProcessKilledWhileHoldingItsManagerLockIsReclaimed) {
     if (!control) return 5;
     auto* shared = reinterpret_cast<layout::ManagerShared*>(control->data() + lay.managerOffset);
     shared->lock.store(::getpid());
-    [[maybe_unused]] auto n = ::write(ready[1], "r", 1);
-    ::pause();
-    return 0;
+    return readyThenWait(ready[1]);
   });
-  char x;
-  ASSERT_EQ(::read(ready[0], &x, 1), 1);
-  const pid_t pid = victim.pid();
-  ASSERT_TRUE(hasRecord(pid));
+  const pid_t pid = awaitVictim(ready[0], victim);
   victim.kill(SIGKILL);
   EXPECT_TRUE(test::waitFor([&] { return !hasRecord(pid); }, 5s));
+  EXPECT_EQ(test::countDescriptors(engine->pid(), "ipcsync-block:" + ns + ":lock-holder"), 0)
+      << "the engine let go of the dead holder's block without needing its lock";
+  EXPECT_EQ(test::countMappings(engine->pid(), "ipcsync-control:" + ns + ":lock-holder"), 0);
   auto next = Client::connect(options("next"));
   ASSERT_TRUE(next) << next.error().message();
   EXPECT_TRUE((*next)->allocate(100));

@@ -224,8 +224,13 @@ TEST_F(RendezvousTest, AWaitingClientGetsTheSlotThatFreesUp) {
   ASSERT_TRUE(test::waitFor([&] { return registeredCount() == 1; }, 5s));
   auto o = options("waiter");
   o.timeout = 10s;
+  const auto t0 = std::chrono::steady_clock::now();
   auto c = Client::connect(o);
+  const auto waited = std::chrono::steady_clock::now() - t0;
   EXPECT_TRUE(c) << c.error().message();
+  // The holder keeps the only slot for 300 ms after registering: the waiter must have waited
+  // for it to free up, not found one at once.
+  EXPECT_GE(waited, 100ms);
   EXPECT_EQ(holder.wait(), 0);
 }
 
