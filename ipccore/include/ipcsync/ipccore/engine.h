@@ -2,9 +2,11 @@
 //
 // It creates the administrative memory, listens on the rendezvous socket, registers processes
 // (creating each one's control segment, block, manager and notification handles and handing them
-// over as descriptors), publishes every manager's figures into the registry, and reclaims all a
-// process held the moment its socket closes, whether it said goodbye or was killed. It alone
-// writes the registry.
+// over as descriptors), and publishes every manager's figures into the registry. It forwards
+// messages: it validates each Location a client posts, copies the bytes into the receiver's block
+// (once per subscriber for a topic) or passes a sealed hand-over object on, and keeps the last
+// messages of cached topics in its own block. It reclaims all a process held the moment it ends,
+// after delivering what that process had already sent. It alone writes the registry.
 //
 // Registration steps run on the engine's single event-loop thread, which serialises them as the
 // source design's admin lock does; observers never see a half-built record (sequence locks).
