@@ -10,6 +10,7 @@ packages=(
   libcli11-dev                           # command lines
   libspdlog-dev libfmt-dev               # logs
   libgtest-dev libgmock-dev              # tests
+  libsqlite3-dev sqlite3                 # plugins' databases, the sync journal; the sqlite3 shell in tests
 )
 
 missing=()
