@@ -2,11 +2,13 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
 #include <cctype>
 #include <charconv>
+#include <map>
 #include <optional>
 #include <vector>
 #include <yaml-cpp/yaml.h>
@@ -16,6 +18,7 @@ namespace {
 
 struct Ctx {
   std::string file;
+  std::filesystem::path dir;  // the file's directory: base of relative paths
   std::string at(const YAML::Node& n) const {
     const YAML::Mark m = n.Mark();
     return file + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
@@ -104,6 +107,112 @@ std::vector<Id> ids(const Ctx& c, const YAML::Node& list, const std::string& key
   return out;
 }
 
+
+// A path from the file: relative ones are taken relative to the file's directory.
+std::filesystem::path pathFrom(const Ctx& c, const YAML::Node& n, const std::string& key) {
+  const std::string s = scalar(c, n, key);
+  if (s.empty()) throw Fail{{c.at(n) + ": '" + key + "' is empty; expected a path"}};
+  std::filesystem::path p(s);
+  if (p.is_relative()) p = c.dir / p;
+  return p.lexically_normal();
+}
+
+// Flattens a settings map into key=value pairs, nested maps joined with dots.
+void flatten(const Ctx& c, const YAML::Node& map, const std::string& prefix, const std::string& instance,
+             std::vector<std::pair<std::string, std::string>>& out) {
+  if (!map.IsMap())
+    throw Fail{{c.at(map) + ": 'settings' of plugin instance '" + instance +
+                "' must be a mapping such as {database: {path: crm.db}}"}};
+  for (const auto& kv : map) {
+    const std::string key = kv.first.as<std::string>();
+    if (key.empty() || key.find_first_of("=.") != std::string::npos)
+      throw Fail{{c.at(kv.first) + ": setting name '" + key + "' of plugin instance '" + instance +
+                  "' is not allowed; expected a non-empty name without '=' or '.' (nest maps for dotted names)"}};
+    const std::string full = prefix.empty() ? key : prefix + "." + key;
+    const YAML::Node& v = kv.second;
+    if (v.IsMap()) flatten(c, v, full, instance, out);
+    else if (v.IsNull()) out.emplace_back(full, "");
+    else if (v.IsScalar()) out.emplace_back(full, v.Scalar());
+    else
+      throw Fail{{c.at(v) + ": setting '" + full + "' of plugin instance '" + instance +
+                  "' is a list; expected a single value or a mapping"}};
+  }
+}
+
+PluginInstanceConfig instance(const Ctx& c, const YAML::Node& n, const std::filesystem::path& pluginsDir) {
+  if (!n.IsMap())
+    throw Fail{{c.at(n) + ": a plugin instance must be a mapping such as {name: crm, library: crm.so}"}};
+  checkKeys(c, n, {"name", "library", "settings", "data_dir"}, "a plugin instance");
+  PluginInstanceConfig out;
+  const YAML::Node name = n["name"];
+  if (!name) throw Fail{{c.at(n) + ": plugin instance has no 'name'; expected name: of [a-z0-9_-], 1-32 characters"}};
+  out.name = scalar(c, name, "name");
+  if (!validInstanceName(out.name))
+    throw Fail{{c.at(name) + ": plugin instance name '" + out.name + "' is not allowed; expected 1-32 of [a-z0-9_-]"}};
+  const YAML::Node lib = n["library"];
+  if (!lib)
+    throw Fail{{c.at(n) + ": plugin instance '" + out.name + "' has no 'library'; expected a file name in plugins_dir or a path"}};
+  out.libraryAsWritten = scalar(c, lib, "library");
+  if (out.libraryAsWritten.empty())
+    throw Fail{{c.at(lib) + ": 'library' of plugin instance '" + out.name + "' is empty; expected a file name or a path"}};
+  if (out.libraryAsWritten.find('/') == std::string::npos) out.library = pluginsDir / out.libraryAsWritten;
+  else out.library = pathFrom(c, lib, "library");
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(out.library, ec))
+    throw Fail{{c.at(lib) + ": library '" + out.libraryAsWritten + "' of plugin instance '" + out.name +
+                "' not found: tried " + out.library.string() +
+                (out.libraryAsWritten.find('/') == std::string::npos
+                     ? "; put the file into plugins_dir or give a path containing '/'"
+                     : "; check the path (relative paths start at the configuration file's directory)")}};
+  if (auto s = n["settings"]; s && !s.IsNull()) flatten(c, s, "", out.name, out.settings);
+  if (auto d = n["data_dir"]) out.dataDir = pathFrom(c, d, "data_dir");
+  return out;
+}
+
+void supervision(const Ctx& c, const YAML::Node& n, SupervisionConfig& s) {
+  checkKeys(c, n, {"restart_initial_ms", "restart_max_ms", "max_crashes", "crash_window_s", "stop_timeout_ms"},
+            "'supervision'");
+  if (auto v = n["restart_initial_ms"]) s.restartInitial = std::chrono::milliseconds(integer(c, v, "restart_initial_ms", 1, 3'600'000));
+  if (auto v = n["restart_max_ms"]) s.restartMax = std::chrono::milliseconds(integer(c, v, "restart_max_ms", 1, 86'400'000));
+  if (auto v = n["max_crashes"]) s.maxCrashes = static_cast<std::uint32_t>(integer(c, v, "max_crashes", 1, 1000));
+  if (auto v = n["crash_window_s"]) s.crashWindow = std::chrono::seconds(integer(c, v, "crash_window_s", 1, 86'400));
+  if (auto v = n["stop_timeout_ms"]) s.stopTimeout = std::chrono::milliseconds(integer(c, v, "stop_timeout_ms", 1, 600'000));
+  if (s.restartMax < s.restartInitial) {
+    const YAML::Node at = n["restart_max_ms"] ? n["restart_max_ms"] : n["restart_initial_ms"];
+    throw Fail{{c.at(at) + ": 'restart_max_ms' (" + std::to_string(s.restartMax.count()) +
+                ") is smaller than 'restart_initial_ms' (" + std::to_string(s.restartInitial.count()) +
+                "); expected restart_max_ms >= restart_initial_ms"}};
+  }
+}
+
+void plugins(const Ctx& c, const YAML::Node& root, PluginsConfig& p) {
+  if (auto n = root["plugins_dir"]) {
+    p.pluginsDir = pathFrom(c, n, "plugins_dir");
+    std::error_code ec;
+    if (!std::filesystem::is_directory(p.pluginsDir, ec))
+      throw Fail{{c.at(n) + ": plugins_dir " + p.pluginsDir.string() + " is not a directory; create it or fix the path"}};
+  }
+  if (auto n = root["state_dir"]) p.stateDir = pathFrom(c, n, "state_dir");
+  if (auto n = root["plugin_host"]) {
+    p.hostProgram = pathFrom(c, n, "plugin_host");
+    if (::access(p.hostProgram.c_str(), X_OK) != 0)
+      throw Fail{{c.at(n) + ": plugin_host " + p.hostProgram.string() + " is not an executable file; fix the path"}};
+  }
+  if (auto n = root["supervision"]) supervision(c, n, p.supervision);
+  if (auto list = root["plugins"]; list && !list.IsNull()) {
+    if (!list.IsSequence())
+      throw Fail{{c.at(list) + ": 'plugins' must be a list of instances such as\n  - name: crm\n    library: crm.so"}};
+    std::map<std::string, std::string> seen;  // name -> where first defined
+    p.instances.clear();
+    for (const auto& item : list) {
+      auto inst = instance(c, item, p.pluginsDir);
+      if (auto [it, fresh] = seen.emplace(inst.name, c.at(item)); !fresh)
+        throw Fail{{c.at(item["name"]) + ": duplicate plugin instance name '" + inst.name + "' (first defined at " +
+                    it->second + "); expected every name to be unique"}};
+      p.instances.push_back(std::move(inst));
+    }
+  }
+}
 }  // namespace
 
 std::expected<std::uint64_t, std::string> parseByteSize(const std::string& text) {
@@ -124,8 +233,17 @@ std::expected<std::uint64_t, std::string> parseByteSize(const std::string& text)
   return v * mul;
 }
 
-std::expected<EngineConfig, ConfigError> loadEngineConfig(const std::filesystem::path& path, EngineConfig cfg) {
-  const Ctx c{path.string()};
+std::expected<EngineConfig, ConfigError> loadEngineConfig(const std::filesystem::path& path, EngineConfig base) {
+  DaemonConfig d;
+  d.engine = std::move(base);
+  auto loaded = loadDaemonConfig(path, std::move(d));
+  if (!loaded) return std::unexpected(loaded.error());
+  return std::move(loaded->engine);
+}
+
+std::expected<DaemonConfig, ConfigError> loadDaemonConfig(const std::filesystem::path& path, DaemonConfig daemon) {
+  const Ctx c{path.string(), std::filesystem::absolute(path).parent_path()};
+  EngineConfig& cfg = daemon.engine;
   try {
     YAML::Node root;
     try {
@@ -136,8 +254,11 @@ std::expected<EngineConfig, ConfigError> loadEngineConfig(const std::filesystem:
       return std::unexpected(ConfigError{c.file + ":" + std::to_string(e.mark.line + 1) + ":" +
                                          std::to_string(e.mark.column + 1) + ": not valid YAML: " + e.msg});
     }
-    if (root.IsNull()) return cfg;  // an empty file keeps every default
-    checkKeys(c, root, {"namespace", "runtime_dir", "engine", "access"}, "the top level");
+    if (root.IsNull()) return daemon;  // an empty file keeps every default
+    checkKeys(c, root,
+              {"namespace", "runtime_dir", "engine", "access", "plugins_dir", "state_dir", "plugin_host", "plugins",
+               "supervision"},
+              "the top level");
     if (auto n = root["namespace"]) cfg.ns = scalar(c, n, "namespace");
     if (auto n = root["runtime_dir"]) cfg.runtimeDir = scalar(c, n, "runtime_dir");
     if (auto engine = root["engine"]) {
@@ -177,7 +298,8 @@ std::expected<EngineConfig, ConfigError> loadEngineConfig(const std::filesystem:
           return std::nullopt;
         });
     }
-    return cfg;
+    plugins(c, root, daemon.plugins);
+    return daemon;
   } catch (const Fail& f) {
     return std::unexpected(f.error);
   } catch (const YAML::Exception& e) {
