@@ -5,6 +5,7 @@
 //
 //   build/release/bench/messaging_bench [--quick] [--spin-us N] [--sizes 64,4096,...]
 //                                       [--handover-threshold BYTES]   (default: copy every size)
+//                                       [--ours-only]   (skip the peers: for profiling)
 //
 // What each side does, for every transport: the sender copies the payload from its own buffer
 // into the transport (write(), message_queue::send, or a memcpy into an ipcsync loan); the
@@ -225,12 +226,14 @@ void stopEngine() {
 
 int run(int argc, char** argv) {
   bool quick = false;
+  bool oursOnly = false;
   std::uint32_t spinUs = 50;
   std::uint64_t handoverThreshold = 64ull << 20;  // above every size here: the copy path
   std::vector<std::size_t> sizes = {64, 4096, 65536, 1 << 20, 4 << 20};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--quick") quick = true;
+    else if (a == "--ours-only") oursOnly = true;
     else if (a == "--spin-us" && i + 1 < argc) spinUs = static_cast<std::uint32_t>(std::atoi(argv[++i]));
     else if (a == "--handover-threshold" && i + 1 < argc) handoverThreshold = std::stoull(argv[++i]);
     else if (a == "--sizes" && i + 1 < argc) {
@@ -290,6 +293,12 @@ int run(int argc, char** argv) {
     results["ipcsync"] = ipcsyncRun(true, "");
     if (handedOver) results["ipcsync (received)"] = ipcsyncRun(false, "-held");
 
+    if (oursOnly) {
+      const Result& r = results["ipcsync"];
+      std::printf("%s: ipcsync median %.2f us, p99 %.2f, p99.9 %.2f, %.0f msgs/s, %.2f GB/s\n", human(size).c_str(),
+                  r.medianUs, r.p99Us, r.p999Us, r.msgsPerSec, r.gbPerSec);
+      continue;
+    }
     int p1[2], p2[2];
     results["pipe"] = measure(
         [&](int side) -> std::unique_ptr<Endpoint> {

@@ -53,6 +53,7 @@ void BuddyManager::format(layout::ManagerShared* shared, layout::UnitMeta* units
 }
 
 std::expected<void, Errc> BuddyManager::lock() const noexcept {
+  if (m_held) return {};
   int spins = 0;
   Clock::time_point deadline{};
   for (;;) {
@@ -72,7 +73,21 @@ std::expected<void, Errc> BuddyManager::lock() const noexcept {
   }
 }
 
-void BuddyManager::unlock() const noexcept { m_shared->lock.store(0, std::memory_order_release); }
+void BuddyManager::unlock() const noexcept {
+  if (!m_held) m_shared->lock.store(0, std::memory_order_release);
+}
+
+std::expected<BuddyManager::Hold, Errc> BuddyManager::hold() const noexcept {
+  if (m_held) return std::unexpected(Errc::InvalidArgument);  // one Hold per view at a time
+  if (auto locked = lock(); !locked) return std::unexpected(locked.error());
+  m_held = true;
+  return Hold(this);
+}
+
+void BuddyManager::endHold() const noexcept {
+  m_held = false;
+  unlock();
+}
 
 bool BuddyManager::validHead(std::uint32_t unit, std::uint32_t order) const noexcept {
   if (unit >= m_totalUnits || order > m_geometry.topOrder()) return false;

@@ -550,6 +550,7 @@ void Engine::Impl::finish(std::uint32_t slot, const std::string& reason) {
 }
 
 void Engine::Impl::reclaim(std::uint32_t slot, const std::string& reason) {
+  m_locks.drop();  // a held lock must not outlive the mapping it lives in
   Registered& r = *m_slots[slot];
   r.record.state = RecordState::Reclaiming;
   m_admin->store(slot, r.record);

@@ -56,9 +56,9 @@ void Engine::Impl::kick(std::uint32_t slot, Errc code, const std::string& detail
   reclaim(slot, "disconnected: " + detail);
 }
 
-std::optional<std::vector<std::uint32_t>> Engine::Impl::receiversOf(std::uint32_t slot, const Location& loc) {
+bool Engine::Impl::receiversOf(std::uint32_t slot, const Location& loc) {
   Registered& src = *m_slots[slot];
-  std::vector<std::uint32_t> receivers;
+  m_receivers.clear();
   if (auto session = m_sessions.find(loc.channel); session != m_sessions.end()) {
     const SessionEntry& e = session->second;
     const int self = (e.slot[0] == slot && e.generation[0] == src.record.generation)   ? 0
@@ -66,18 +66,18 @@ std::optional<std::vector<std::uint32_t>> Engine::Impl::receiversOf(std::uint32_
                                                                                        : -1;
     if (self < 0) {
       kick(slot, Errc::ProtocolError, "posted a Location on another process's session " + describeLocation(loc));
-      return std::nullopt;
+      return false;
     }
-    if (e.open) receivers.push_back(e.slot[1 - self]);
+    if (e.open) m_receivers.push_back(e.slot[1 - self]);
   } else if (auto topic = m_topics.find(loc.channel); topic != m_topics.end()) {
     if (!topic->second.publishers.contains(memberKey(slot, src.record.generation))) {
       kick(slot, Errc::ProtocolError, "published on a topic it did not advertise " + describeLocation(loc));
-      return std::nullopt;
+      return false;
     }
     for (const auto& [key, member] : topic->second.subscribers)
-      if (!src.fanoutDone.contains(key)) receivers.push_back(member.slot);
+      if (!src.fanoutDone.contains(key)) m_receivers.push_back(member.slot);
   }
-  return receivers;  // empty: a closed session or a topic nobody listens to
+  return true;  // none: a closed session or a topic nobody listens to
 }
 
 Engine::Impl::Step Engine::Impl::handOver(std::uint32_t slot, const Location& loc) {
@@ -99,11 +99,10 @@ Engine::Impl::Step Engine::Impl::handOver(std::uint32_t slot, const Location& lo
                                         std::to_string(object->second.length) + " B");
     return Step::Kicked;
   }
-  auto receivers = receiversOf(slot, loc);
-  if (!receivers) return Step::Kicked;
+  if (!receiversOf(slot, loc)) return Step::Kicked;
   // The same sealed object goes to every receiver: each gets a descriptor of its own, and none
   // can change what the others read.
-  for (const std::uint32_t dstSlot : *receivers) {
+  for (const std::uint32_t dstSlot : m_receivers) {
     Registered& dst = *m_slots[dstSlot];
     if (!dst.closing) {
       layout::Channels& dch = dst.memory->channels();
@@ -124,7 +123,7 @@ Engine::Impl::Step Engine::Impl::handOver(std::uint32_t slot, const Location& lo
     }
     if (m_topics.contains(loc.channel)) src.fanoutDone.insert(memberKey(dstSlot, dst.record.generation));
   }
-  if (receivers->empty() && !m_topics.contains(loc.channel)) ++src.record.traffic.dropped;  // its session closed
+  if (m_receivers.empty() && !m_topics.contains(loc.channel)) ++src.record.traffic.dropped;  // its session closed
   src.fanoutDone.clear();
   src.handovers.erase(object);  // our descriptor: each receiver holds its own now
   ch.outbound.pop();
@@ -171,7 +170,27 @@ bool Engine::Impl::forwardFrom(std::uint32_t slot) {
     kick(slot, Errc::ProtocolError, "corrupted its outbound ring (more entries than slots)");
     return true;
   }
+  if (*pending == 0 && src.deferredFrees.empty()) return false;
+  // Locks taken during the batch are held to its end (one transfer per batch, not per call).
+  struct DropAtEnd {
+    BatchLocks& locks;
+    ~DropAtEnd() { locks.drop(); }
+  } dropAtEnd{m_locks};
+  auto holdSource = [&] {
+    if (m_locks.source) return;
+    if (auto h = src.memory->manager().hold()) m_locks.source.emplace(std::move(*h));
+  };
+  auto holdTarget = [&](std::uint32_t dstSlot) {
+    if (m_locks.targetSlot == dstSlot) return;
+    m_locks.target.reset();
+    m_locks.targetSlot = ~0u;
+    if (auto h = m_slots[dstSlot]->memory->manager().hold()) {
+      m_locks.target.emplace(std::move(*h));
+      m_locks.targetSlot = dstSlot;
+    }
+  };
   bool moved = false;
+  if (!src.deferredFrees.empty()) holdSource();
   while (!src.deferredFrees.empty()) {
     const Location& l = src.deferredFrees.back();
     auto freed = src.memory->manager().free(l.arena, l.offset);
@@ -197,9 +216,9 @@ bool Engine::Impl::forwardFrom(std::uint32_t slot) {
       return true;
     }
     // Where it goes: the other end of a session, or every subscriber of a topic not served yet.
-    auto receivers = receiversOf(slot, loc);
-    if (!receivers) return true;
+    if (!receiversOf(slot, loc)) return true;
     const auto topic = m_topics.find(loc.channel);
+    holdSource();
     auto run = src.memory->manager().checkAllocated(loc.arena, loc.offset, loc.length);
     if (!run) {
       if (run.error() == Errc::LockTimeout) return moved;  // the owner is inside its manager; next round
@@ -209,11 +228,12 @@ bool Engine::Impl::forwardFrom(std::uint32_t slot) {
       return true;
     }
     bool blocked = false;
-    for (const std::uint32_t dstSlot : *receivers) {
+    for (const std::uint32_t dstSlot : m_receivers) {
       Registered& dst = *m_slots[dstSlot];
       if (dst.closing) {  // gone; its peers learn it when its slot is reclaimed
         ++src.record.traffic.dropped;
       } else {
+        if (m_receivers.size() == 1) holdTarget(dstSlot);
         const Step step = copyInto(dstSlot, src.memory->bytes(*run), loc);
         if (step == Step::Kicked) return true;
         if (step == Step::Blocked) {
@@ -224,7 +244,7 @@ bool Engine::Impl::forwardFrom(std::uint32_t slot) {
       if (topic != m_topics.end()) src.fanoutDone.insert(memberKey(dstSlot, dst.record.generation));
     }
     if (blocked) return moved;  // the rest waits at the head of the ring, in order
-    if (receivers->empty() && topic == m_topics.end()) ++src.record.traffic.dropped;  // the session closed meanwhile
+    if (m_receivers.empty() && topic == m_topics.end()) ++src.record.traffic.dropped;  // the session closed meanwhile
     src.fanoutDone.clear();
     if (topic != m_topics.end() && topic->second.cacheDepth > 0) cacheMessage(topic->second, src.memory->bytes(*run), loc);
     ch.outbound.pop();

@@ -184,9 +184,22 @@ class Engine::Impl {
   // Moves up to a batch of messages out of the slot's outbound ring. Returns true if any moved.
   bool forwardFrom(std::uint32_t slot);
   enum class Step { Moved, Blocked, Kicked };
-  // Who gets `loc`: the other end of its session, or the topic's subscribers not yet served.
-  // Nothing (after kicking the sender) when the sender may not post there.
-  std::optional<std::vector<std::uint32_t>> receiversOf(std::uint32_t slot, const Location& loc);
+  // Who gets `loc`: the other end of its session, or the topic's subscribers not yet served,
+  // into m_receivers. False (after kicking the sender) when the sender may not post there.
+  bool receiversOf(std::uint32_t slot, const Location& loc);
+  std::vector<std::uint32_t> m_receivers;  // reused: no allocation per message
+  // Manager locks held across one forwardFrom batch (BuddyManager::Hold): the sender's, and the
+  // receiver's while consecutive messages go to one receiver. Dropped at the end of the batch and
+  // before any slot is reclaimed (a Hold must not outlive its mapping).
+  struct BatchLocks {
+    std::optional<BuddyManager::Hold> source, target;
+    std::uint32_t targetSlot = ~0u;
+    void drop() {
+      target.reset();
+      source.reset();
+      targetSlot = ~0u;
+    }
+  } m_locks;
   // Passes a handed-over memory object on to the receivers of `loc`'s channel.
   Step handOver(std::uint32_t slot, const Location& loc);
   // Copies the run of `src` that `loc` names into the receiver in `dstSlot`.
