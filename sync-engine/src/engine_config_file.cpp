@@ -110,7 +110,7 @@ std::vector<Id> ids(const Ctx& c, const YAML::Node& list, const std::string& key
 
 // A path from the file: relative ones are taken relative to the file's directory.
 std::filesystem::path pathFrom(const Ctx& c, const YAML::Node& n, const std::string& key) {
-  const std::string s = scalar(c, n, key);
+  const std::string s = n.IsNull() ? std::string() : scalar(c, n, key);
   if (s.empty()) throw Fail{{c.at(n) + ": '" + key + "' is empty; expected a path"}};
   std::filesystem::path p(s);
   if (p.is_relative()) p = c.dir / p;

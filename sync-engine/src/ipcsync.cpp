@@ -1,9 +1,24 @@
-// ipcsync: the command-line tool. `ipcsync status` shows what a namespace's registry holds.
+// ipcsync: the command-line tool. `ipcsync status` shows what a namespace's registry holds;
+// `ipcsync plugins [DIR]` lists the plugins in a directory and whether each loads.
 #include <CLI/CLI.hpp>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <ctime>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "ipcsync/ipccore/admin_segment.h"
 
@@ -60,14 +75,202 @@ int status(const std::string& ns) {
   return alive ? kOk : kNotRunning;
 }
 
+// ---- ipcsync plugins -----------------------------------------------------------------------------
+
+namespace fs = std::filesystem;
+
+fs::path selfDir() {
+  std::error_code ec;
+  const auto exe = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::path() : exe.parent_path();
+}
+
+// ipcsync-plugin-host next to this executable, else on PATH.
+std::optional<fs::path> findPluginHost() {
+  std::error_code ec;
+  if (const auto here = selfDir() / "ipcsync-plugin-host"; ::access(here.c_str(), X_OK) == 0) return here;
+  if (const char* path = std::getenv("PATH")) {
+    std::string_view rest = path;
+    while (!rest.empty()) {
+      const auto colon = rest.find(':');
+      const auto dir = rest.substr(0, colon);
+      if (!dir.empty())
+        if (const auto candidate = fs::path(dir) / "ipcsync-plugin-host"; ::access(candidate.c_str(), X_OK) == 0)
+          return candidate;
+      rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
+    }
+  }
+  return std::nullopt;
+}
+
+// The build tree's plugins directory (<build>/plugins, beside <build>/sync-engine), else the
+// installed one (<prefix>/lib/ipcsync/plugins beside <prefix>/bin).
+fs::path defaultPluginsDir() {
+  std::error_code ec;
+  const auto here = selfDir();
+  if (const auto build = here.parent_path() / "plugins"; fs::is_directory(build, ec)) return build;
+  return here.parent_path() / "lib" / "ipcsync" / "plugins";
+}
+
+struct Described {
+  int code = -1;  // exit code, or 128+signal
+  std::string out, err;
+};
+
+std::string readAll(int fd) {
+  std::string out;
+  ::lseek(fd, 0, SEEK_SET);
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  return out;
+}
+
+// Runs `host --plugin file --describe` in a child, so that a plugin that crashes or hangs while
+// loading takes only the child down. Killed after `timeout`.
+Described describeInChild(const fs::path& host, const fs::path& file, std::chrono::seconds timeout) {
+  Described d;
+  const int out = ::memfd_create("ipcsync-plugins-out", MFD_CLOEXEC);
+  const int err = ::memfd_create("ipcsync-plugins-err", MFD_CLOEXEC);
+  if (out < 0 || err < 0) {
+    d.err = std::string("memfd_create: ") + std::strerror(errno);
+    if (out >= 0) ::close(out);
+    if (err >= 0) ::close(err);
+    return d;
+  }
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(out, STDOUT_FILENO);
+    ::dup2(err, STDERR_FILENO);
+    const std::string h = host.string(), f = file.string();
+    const char* argv[] = {h.c_str(), "--plugin", f.c_str(), "--describe", nullptr};
+    ::execv(h.c_str(), const_cast<char* const*>(argv));
+    std::fprintf(stderr, "cannot run %s: %s\n", h.c_str(), std::strerror(errno));
+    ::_exit(127);
+  }
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool reaped = false;
+  while (pid > 0 && !reaped) {
+    reaped = ::waitpid(pid, &status, WNOHANG) == pid;
+    if (!reaped && std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      d.err = "did not finish loading within " + std::to_string(timeout.count()) + " s (killed)";
+      ::close(out);
+      ::close(err);
+      return d;
+    }
+    if (!reaped) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  d.code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+  d.out = readAll(out);
+  d.err = readAll(err);
+  ::close(out);
+  ::close(err);
+  return d;
+}
+
+std::string firstLine(std::string s) {
+  if (const auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
+  return s;
+}
+
+// The loader's message without the "ipcsync-plugin-host: plugin <path>: " that the FILE column says.
+std::string refusal(const std::string& err, const fs::path& file) {
+  std::string line = firstLine(err);
+  for (const std::string& prefix : {std::string("ipcsync-plugin-host: "), "plugin " + file.string() + ": "})
+    if (line.rfind(prefix, 0) == 0) line.erase(0, prefix.size());
+  return line.empty() ? "refused (no message)" : line;
+}
+
+int plugins(const std::string& dirArg) {
+  const fs::path dir = dirArg.empty() ? defaultPluginsDir() : fs::path(dirArg);
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    std::fprintf(stderr, "ipcsync: plugins directory %s: no such directory; pass the directory that holds the plugin .so files\n",
+                 dir.c_str());
+    return kNotRunning;
+  }
+  const auto host = findPluginHost();
+  if (!host) {
+    std::fprintf(stderr, "ipcsync: cannot find ipcsync-plugin-host next to %s or on PATH; install it beside ipcsync\n",
+                 (selfDir() / "ipcsync").c_str());
+    return kNotRunning;
+  }
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    if (entry.path().extension() == ".so" && !entry.is_directory()) files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  if (files.empty()) {
+    std::printf("no plugin files (*.so) in %s\n", dir.c_str());
+    return kOk;
+  }
+  struct Row {
+    std::string file, name, version, tables, verdict;
+  };
+  std::vector<Row> rows;
+  int loads = 0;
+  for (const auto& f : files) {
+    Row row{f.filename().string(), "-", "-", "-", ""};
+    const Described d = describeInChild(*host, f, std::chrono::seconds(10));
+    if (d.code == 0) {
+      try {
+        const auto j = nlohmann::json::parse(d.out);
+        row.name = j.at("name").get<std::string>();
+        row.version = j.at("version").get<std::string>();
+        std::string tables;
+        for (const auto& t : j.at("tables")) {
+          std::string flags = std::string(t.at("produces").get<bool>() ? "P" : "") + (t.at("accepts").get<bool>() ? "A" : "");
+          tables += (tables.empty() ? "" : " ") + t.at("name").get<std::string>() + "(" + (flags.empty() ? "-" : flags) + ")";
+        }
+        row.tables = tables.empty() ? "(none)" : tables;
+        row.verdict = "loads";
+        ++loads;
+      } catch (const std::exception& e) {
+        row.verdict = std::string("the host printed an unreadable description (") + e.what() + ")";
+      }
+    } else if (d.code == 3) {
+      row.verdict = refusal(d.err, f);
+    } else if (d.code > 128) {
+      row.verdict = "crashed while loading (signal " + std::to_string(d.code - 128) + ", " + strsignal(d.code - 128) + ")";
+    } else if (d.code < 0) {
+      row.verdict = d.err;
+    } else {
+      row.verdict = "the host failed (exit " + std::to_string(d.code) + "): " + firstLine(d.err);
+    }
+    rows.push_back(std::move(row));
+  }
+  std::size_t wf = 4, wn = 4, wv = 7, wt = 6;
+  for (const auto& r : rows) {
+    wf = std::max(wf, r.file.size());
+    wn = std::max(wn, r.name.size());
+    wv = std::max(wv, r.version.size());
+    wt = std::max(wt, r.tables.size());
+  }
+  const auto line = [&](const std::string& a, const std::string& b, const std::string& c, const std::string& d,
+                        const std::string& e) {
+    std::printf("%-*s  %-*s  %-*s  %-*s  %s\n", static_cast<int>(wf), a.c_str(), static_cast<int>(wn), b.c_str(),
+                static_cast<int>(wv), c.c_str(), static_cast<int>(wt), d.c_str(), e.c_str());
+  };
+  line("FILE", "NAME", "VERSION", "TABLES", "STATUS");
+  for (const auto& r : rows) line(r.file, r.name, r.version, r.tables, r.verdict);
+  std::printf("\n%zu plugin files, %d loads (in %s; P = produces, A = accepts)\n", rows.size(), loads, dir.c_str());
+  return kOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"ipcsync: inspect an ipcsync namespace.\nExit codes: 0 ok, 1 no engine serves the namespace, 2 usage error."};
+  CLI::App app{"ipcsync: inspect an ipcsync namespace and its plugins.\nExit codes: 0 ok, 1 no engine serves the namespace "
+               "(status) or the plugins directory is missing (plugins), 2 usage error."};
   app.require_subcommand(1);
   std::string ns = "default";
   auto* st = app.add_subcommand("status", "show the engine and the registry of a namespace (read-only)");
   st->add_option("-n,--namespace", ns, "namespace to inspect (default: 'default')");
+  std::string pluginsDir;
+  auto* pl = app.add_subcommand("plugins", "list the plugins in a directory: name, version, tables, and whether each loads");
+  pl->add_option("DIR", pluginsDir, "directory of plugin .so files (default: the build's or installed plugins directory)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -75,5 +278,6 @@ int main(int argc, char** argv) {
     return rc == 0 ? kOk : kUsageError;
   }
   if (st->parsed()) return status(ns);
+  if (pl->parsed()) return plugins(pluginsDir);
   return kUsageError;
 }

@@ -1,27 +1,22 @@
-// ipcsyncd: the ipcsync daemon. For now it runs the communications engine of one namespace.
+// ipcsyncd: the ipcsync daemon. Runs the communications engine of one namespace and supervises
+// its plugin hosts (docs/design/supervision.md).
 #include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <atomic>
 #include <cstdio>
 #include <optional>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "ipcsync/ipccore/engine.h"
+#include "ipcsync/sync/daemon_loop.h"
 #include "ipcsync/sync/engine_config_file.h"
 
 namespace {
 
 // Documented in docs/ERRORS.md.
 enum ExitCode : int { kOk = 0, kRuntimeError = 1, kUsageError = 2, kAlreadyRunning = 3 };
-
-std::atomic<ipcsync::Engine*> g_engine{nullptr};
-
-void onStopSignal(int) {
-  if (auto* e = g_engine.load()) e->requestStop();
-}
 
 std::uint32_t shiftOf(const std::string& option, const std::string& text) {
   auto bytes = ipcsync::parseByteSize(text);
@@ -36,8 +31,10 @@ int main(int argc, char** argv) {
   CLI::App app{
       "ipcsyncd: the ipcsync daemon. Runs the communications engine of one namespace: it owns the\n"
       "namespace's administrative memory, registers processes, gives each its own block managed by\n"
-      "a buddy allocator, and reclaims everything a process held when it ends. SIGTERM or SIGINT\n"
-      "stops it cleanly. Options given on the command line override the configuration file.\n"
+      "a buddy allocator, and reclaims everything a process held when it ends. It runs one plugin\n"
+      "host per plugin instance of the configuration file and restarts crashed ones with back-off.\n"
+      "SIGTERM or SIGINT stops the hosts, then the engine. Options given on the command line\n"
+      "override the configuration file.\n"
       "Exit codes: 0 stopped cleanly, 1 runtime error, 2 usage or configuration error,\n"
       "3 the namespace is already served by a running engine."};
   std::string configFile, ns, runtimeDir, minBlock, arenaSize, logLevel = "info";
@@ -72,16 +69,19 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   app.add_option("--ready-fd", readyFd, "write 'ready' to this descriptor once serving, then close it");
 
-  ipcsync::EngineConfig config;
+  ipcsync::blockStopSignals();  // read later from a signalfd; blocked before any thread starts
+  ipcsync::DaemonConfig daemonConfig;
+  daemonConfig.plugins.pluginsDir = ipcsync::defaultPluginsDir();
+  ipcsync::EngineConfig& config = daemonConfig.engine;
   try {
     app.parse(argc, argv);
     if (!configFile.empty()) {
-      auto loaded = ipcsync::loadEngineConfig(configFile, config);
+      auto loaded = ipcsync::loadDaemonConfig(configFile, daemonConfig);
       if (!loaded) {
         std::fprintf(stderr, "ipcsyncd: %s\n", loaded.error().message.c_str());
         return kUsageError;
       }
-      config = *loaded;
+      daemonConfig = std::move(*loaded);
     }
     if (!ns.empty()) config.ns = ns;
     if (!runtimeDir.empty()) config.runtimeDir = runtimeDir;
@@ -127,22 +127,5 @@ int main(int argc, char** argv) {
       default: return kRuntimeError;
     }
   }
-  g_engine = engine->get();
-  struct sigaction sa {};
-  sa.sa_handler = onStopSignal;
-  ::sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGTERM, &sa, nullptr);
-  ::sigaction(SIGINT, &sa, nullptr);
-  if (readyFd >= 0) {
-    [[maybe_unused]] auto n = ::write(readyFd, "ready\n", 6);
-    ::close(readyFd);
-  }
-  auto ran = (*engine)->run();
-  g_engine = nullptr;
-  engine->reset();
-  if (!ran) {
-    spdlog::error("{}", ran.error().message());
-    return kRuntimeError;
-  }
-  return kOk;
+  return ipcsync::runDaemon(std::move(*engine), daemonConfig, sink, readyFd) == 0 ? kOk : kRuntimeError;
 }

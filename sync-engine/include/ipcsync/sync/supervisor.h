@@ -1,0 +1,97 @@
+// Supervisor: runs one plugin host process per configured plugin instance and keeps it running.
+//
+// It starts `<host program> --plugin LIB --instance NAME --namespace NS --runtime-dir DIR
+// --data-dir DIR [--setting k=v]...` for every instance, each in its own process group, and reads
+// each host's stderr into the daemon's log. A host that crashes (dies by a signal, or exits 1:
+// engine lost, or any code it does not document) is started again after a back-off delay that
+// doubles per crash in the crash window; max_crashes within the window mark the instance FAILED
+// and it is not started again. A host that exits 2, 3 or 4 (usage, plugin refused by the loader,
+// plugin create/start failed) is FAILED at once: starting it again cannot help. An instance counts
+// as running once the engine lists its host as registered (the probe says so). Other instances
+// are never touched by one instance's trouble. See docs/design/supervision.md.
+//
+// Event-driven and single-threaded: the owner polls pollFd() (an epoll descriptor; it nests in
+// any loop) and calls dispatch() whenever it is readable. Not thread-safe.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ipcsync/ipccore/engine.h"
+#include "ipcsync/sync/plugin_config.h"
+
+namespace ipcsync {
+
+enum class InstanceState { Starting, Running, Restarting, Failed, Stopping, Stopped };
+
+// "starting", "running", "restarting", "failed", "stopping", "stopped".
+std::string_view toString(InstanceState state);
+
+// One instance as the supervisor sees it now.
+struct InstanceStatus {
+  std::string name;
+  std::string library;           // as written in the configuration
+  InstanceState state = InstanceState::Starting;
+  pid_t pid = 0;                 // the host's pid; 0 when no host runs
+  std::uint32_t restarts = 0;    // hosts started after the first
+  std::string lastExit;          // how the last host ended ("exit 3", "signal 11 (SIGSEGV)"); empty: none yet
+  std::string message;           // the reason for the state (failed), else the host's last stderr line
+  std::chrono::system_clock::time_point since;  // when the state was entered
+  std::optional<std::chrono::system_clock::time_point> restartAt;  // Restarting: when the next host starts
+};
+
+class Supervisor {
+ public:
+  struct Options {
+    std::filesystem::path hostProgram;
+    std::string ns;
+    std::filesystem::path runtimeDir;  // passed to every host as --runtime-dir
+  };
+  // True once the engine lists `pid` as registered under `engineName` ("plugin.<instance>").
+  using RegisteredProbe = std::function<bool(const std::string& engineName, pid_t pid)>;
+
+  // Takes the plugin configuration (instances, supervision bounds, state directory). Starts
+  // nothing yet. Fails only when the kernel refuses an epoll or timer descriptor.
+  static std::expected<std::unique_ptr<Supervisor>, std::string> create(const PluginsConfig& config, Options options,
+                                                                       LogSink log, RegisteredProbe registered);
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+  // Kills (SIGKILL) and reaps every host still running.
+  ~Supervisor();
+
+  int pollFd() const noexcept;
+
+  // Called after every change of any instance's status.
+  void onChange(std::function<void()> callback);
+
+  // Starts a host for every instance.
+  void startAll();
+
+  // Handles whatever is pending (hosts that ended, stderr lines, due restarts, registrations)
+  // without blocking.
+  void dispatch();
+
+  // SIGTERM to every host; no more restarts; SIGKILL to those still running after the
+  // configured stop timeout. stopped() says when every host has been reaped.
+  void beginShutdown();
+  bool stopped() const noexcept;
+
+  std::vector<InstanceStatus> status() const;
+
+ private:
+  class Impl;
+  explicit Supervisor(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> m_impl;
+};
+
+}  // namespace ipcsync
