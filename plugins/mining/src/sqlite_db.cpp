@@ -38,14 +38,10 @@ Error sqliteError(sqlite3* db, int rc, std::string_view what) {
 }
 
 Expected<> Database::exec(const std::string& sql) {
-  char* raw = nullptr;
-  const int rc = sqlite3_exec(m_db, sql.c_str(), nullptr, nullptr, &raw);
+  const int rc = sqlite3_exec(m_db, sql.c_str(), nullptr, nullptr, nullptr);
   if (rc == SQLITE_OK) return {};
-  std::string detail = raw ? raw : sqlite3_errstr(rc);
-  sqlite3_free(raw);
-  Error e = sqliteError(m_db, rc, "SQL failed");
-  e.message = "SQL '" + sql.substr(0, 80) + "' failed: " + detail;
-  return std::unexpected(std::move(e));
+  const std::string shown = sql.size() > 60 ? sql.substr(0, 60) + "..." : sql;
+  return std::unexpected(sqliteError(m_db, rc, "SQL '" + shown + "' failed"));
 }
 
 Expected<Statement> Database::prepare(std::string_view sql) {
