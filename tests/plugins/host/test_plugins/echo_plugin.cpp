@@ -1,0 +1,215 @@
+// The good test plugin, "echo". It keeps no real database; it behaves as the ABI says so the host
+// can be tested end to end:
+//  - apply on route "tell": the piece's bytes are queued and emitted on the next poll as a new
+//    capture sequence (emit what it is told). IPCSYNC_EBUSY from emit keeps it queued.
+//  - apply on any other route: recorded; duplicates (sequence <= last applied) are refused as
+//    IPCSYNC_DUPLICATE; policy PARK reports one conflict per apply.
+//  - setting crash_on_apply=1: apply dereferences a null pointer (a crashing plugin).
+//  - setting fail_start=1: start() fails with a message.
+//  - snapshot(table): emits one piece per recorded apply (its bytes), then as_of = last emitted.
+//  - last_applied("__acknowledged") is the last acknowledged sequence (to observe acknowledge).
+#include <ipcsync/plugin.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Echo {
+  const ipcsync_host_services* host = nullptr;
+  bool crashOnApply = false;
+  bool failStart = false;
+  bool started = false;
+  std::uint64_t nextSequence = 1;
+  std::uint64_t acknowledged = 0;
+  std::deque<std::vector<unsigned char>> toEmit;
+  std::map<std::string, std::uint64_t> lastApplied;
+  std::vector<std::vector<unsigned char>> applied;
+  std::uintptr_t nowhere = 0;  // a null address the compiler cannot see through
+};
+
+Echo* self(ipcsync_plugin* p) { return reinterpret_cast<Echo*>(p); }
+
+void message(ipcsync_error* e, const std::string& m) { std::snprintf(e->message, sizeof e->message, "%s", m.c_str()); }
+
+bool on(const ipcsync_host_services* h, const char* key) {
+  const char* v = h->setting(h->host, key);
+  return v && std::strcmp(v, "1") == 0;
+}
+
+int create(const ipcsync_host_services* services, ipcsync_plugin** out, ipcsync_error* error) {
+  try {
+    auto* e = new Echo;
+    e->host = services;
+    e->crashOnApply = on(services, "crash_on_apply");
+    e->failStart = on(services, "fail_start");
+    // Leave a trace in the data directory, to show the host made it and passes it on.
+    std::ofstream(std::string(services->data_dir(services->host)) + "/echo.created") << "created\n";
+    services->log(services->host, IPCSYNC_LOG_INFO, "echo plugin created");
+    *out = reinterpret_cast<ipcsync_plugin*>(e);
+    return IPCSYNC_OK;
+  } catch (const std::exception& x) {
+    message(error, x.what());
+    return IPCSYNC_EINTERNAL;
+  }
+}
+
+int start(ipcsync_plugin* p, const ipcsync_start_args* args, ipcsync_error* error) {
+  Echo* e = self(p);
+  if (e->failStart) {
+    message(error, "echo: start refused because setting fail_start=1");
+    return IPCSYNC_EINVAL;
+  }
+  e->nextSequence = args->journaled_through + 1;
+  e->started = true;
+  return IPCSYNC_OK;
+}
+
+int poll(ipcsync_plugin* p, ipcsync_error* error) {
+  Echo* e = self(p);
+  while (!e->toEmit.empty()) {
+    const auto& bytes = e->toEmit.front();
+    ipcsync_envelope env{};
+    env.struct_size = sizeof env;
+    env.origin = nullptr;  // the host fills in the instance
+    env.sequence = e->nextSequence;
+    env.commit_time_us = 1700000000000000 + static_cast<std::int64_t>(e->nextSequence);
+    env.piece_index = 0;
+    env.piece_count = 1;
+    env.data = bytes.data();
+    env.size = bytes.size();
+    const int rc = e->host->emit(e->host->host, &env, error);
+    if (rc == IPCSYNC_EBUSY) return IPCSYNC_OK;  // back-pressure: again on the next poll
+    if (rc != IPCSYNC_OK) return rc;
+    ++e->nextSequence;
+    e->toEmit.pop_front();
+  }
+  return IPCSYNC_OK;
+}
+
+int apply(ipcsync_plugin* p, const ipcsync_envelope* c, ipcsync_apply_result* result, ipcsync_error* error) {
+  Echo* e = self(p);
+  if (e->crashOnApply) {
+    // The crash the test wants: a write through a null pointer, with the default action, so that
+    // a sanitizer's handler does not turn the signal into an ordinary exit.
+    std::signal(SIGSEGV, SIG_DFL);
+    volatile int* nowhere = reinterpret_cast<volatile int*>(e->nowhere);
+    *nowhere = 1;
+    std::raise(SIGSEGV);
+  }
+  const std::string route = c->route ? c->route : "";
+  const auto* bytes = static_cast<const unsigned char*>(c->data);
+  std::vector<unsigned char> data(bytes, bytes + c->size);
+  result->changes_applied = 0;
+  result->conflicts = 0;
+  if (route == "tell") {
+    e->toEmit.push_back(std::move(data));
+    result->status = IPCSYNC_APPLIED;
+    return IPCSYNC_OK;
+  }
+  if (route.empty()) {
+    message(error, "echo: apply without a route");
+    return IPCSYNC_EINVAL;
+  }
+  auto& last = e->lastApplied[route];
+  if (c->sequence <= last) {
+    result->status = IPCSYNC_DUPLICATE;
+    return IPCSYNC_OK;
+  }
+  if (c->conflict_policy == IPCSYNC_CONFLICT_PARK) {
+    const std::string key = "{\"seq\":" + std::to_string(c->sequence) + "}";
+    ipcsync_conflict conflict{};
+    conflict.struct_size = sizeof conflict;
+    conflict.route = route.c_str();
+    conflict.origin = c->origin;
+    conflict.sequence = c->sequence;
+    conflict.table = "items";
+    conflict.kind = "data";
+    conflict.key_json = key.c_str();
+    conflict.source_json = "{\"v\":\"new\"}";
+    conflict.target_json = nullptr;
+    conflict.change = data.data();
+    conflict.change_size = data.size();
+    if (const int rc = e->host->report_conflict(e->host->host, &conflict, error); rc != IPCSYNC_OK) return rc;
+    result->conflicts = 1;
+    result->status = IPCSYNC_CONFLICTS;
+  } else {
+    result->changes_applied = 1;
+    result->status = IPCSYNC_APPLIED;
+  }
+  if (c->piece_index + 1 == c->piece_count) last = c->sequence;
+  e->applied.push_back(std::move(data));
+  return IPCSYNC_OK;
+}
+
+int snapshot(ipcsync_plugin* p, const ipcsync_snapshot_request* r, std::uint64_t* asOf, ipcsync_error* error) {
+  Echo* e = self(p);
+  if (std::strcmp(r->table, "items") != 0) {
+    message(error, std::string("echo: no table '") + r->table + "'; it has 'items'");
+    return IPCSYNC_EUNSUPPORTED;
+  }
+  const auto count = static_cast<std::uint32_t>(e->applied.size());
+  for (std::uint32_t i = 0; i < count; ++i) {
+    ipcsync_envelope env{};
+    env.struct_size = sizeof env;
+    env.origin = nullptr;
+    env.sequence = e->nextSequence - 1;
+    env.route = r->route;
+    env.piece_index = i;
+    env.piece_count = count;
+    env.data = e->applied[i].data();
+    env.size = e->applied[i].size();
+    if (const int rc = e->host->emit_snapshot(e->host->host, &env, error); rc != IPCSYNC_OK) return rc;
+  }
+  *asOf = e->nextSequence - 1;
+  return IPCSYNC_OK;
+}
+
+int lastApplied(ipcsync_plugin* p, const char* route, std::uint64_t* sequence, ipcsync_error*) {
+  Echo* e = self(p);
+  if (std::strcmp(route, "__acknowledged") == 0) *sequence = e->acknowledged;
+  else if (auto it = e->lastApplied.find(route); it != e->lastApplied.end()) *sequence = it->second;
+  else *sequence = 0;
+  return IPCSYNC_OK;
+}
+
+int acknowledge(ipcsync_plugin* p, std::uint64_t sequence, ipcsync_error* error) {
+  Echo* e = self(p);
+  if (sequence >= e->nextSequence) {
+    message(error, "echo: acknowledge(" + std::to_string(sequence) + ") beyond the last emitted sequence " +
+                       std::to_string(e->nextSequence - 1));
+    return IPCSYNC_EINVAL;
+  }
+  e->acknowledged = sequence;
+  return IPCSYNC_OK;
+}
+
+int stop(ipcsync_plugin* p, ipcsync_error*) {
+  self(p)->started = false;
+  return IPCSYNC_OK;
+}
+
+void destroy(ipcsync_plugin* p) { delete self(p); }
+
+const ipcsync_table_desc kTables[] = {
+    {sizeof(ipcsync_table_desc), "items", "CREATE TABLE items(id INTEGER PRIMARY KEY, v TEXT)",
+     IPCSYNC_TABLE_PRODUCES | IPCSYNC_TABLE_ACCEPTS},
+    {sizeof(ipcsync_table_desc), "audit", "CREATE TABLE audit(at INTEGER, who TEXT, PRIMARY KEY(at, who))",
+     IPCSYNC_TABLE_PRODUCES}};
+
+const ipcsync_plugin_descriptor kDescriptor = {
+    sizeof(ipcsync_plugin_descriptor), IPCSYNC_PLUGIN_ABI_MAJOR, IPCSYNC_PLUGIN_ABI_MINOR, "echo", "1.2.3",
+    "test plugin: emits what it is told, records what it applies", kTables, 2, create, start, poll, apply, snapshot,
+    lastApplied, acknowledge, stop, destroy};
+
+}  // namespace
+
+extern "C" IPCSYNC_PLUGIN_EXPORT const ipcsync_plugin_descriptor* ipcsync_plugin_entry(void) { return &kDescriptor; }
