@@ -32,7 +32,6 @@ constexpr auto kProbeInterval = std::chrono::milliseconds(50);
 
 // Host exit codes (see the plugin host's --help).
 constexpr int kHostStopped = 0;
-constexpr int kHostUsage = 2;
 constexpr int kHostRefused = 3;
 constexpr int kHostCreateFailed = 4;
 
@@ -243,10 +242,9 @@ class Supervisor::Impl {
       setState(inst, InstanceState::Stopped, inst.lastLine);
       return true;
     }
-    if (!exit->signaled && (exit->code == kHostUsage || exit->code == kHostRefused || exit->code == kHostCreateFailed)) {
-      const char* why = exit->code == kHostUsage     ? "the host refused its command line (exit 2)"
-                        : exit->code == kHostRefused ? "the plugin was refused by the loader (exit 3)"
-                                                     : "the plugin's create/start failed (exit 4)";
+    if (!exit->signaled && (exit->code == kHostRefused || exit->code == kHostCreateFailed)) {
+      const char* why = exit->code == kHostRefused ? "the plugin was refused by the loader (exit 3)"
+                                                   : "the plugin's create/start failed (exit 4)";
       fail(inst, std::string(why) + (inst.lastLine.empty() ? "" : ": " + inst.lastLine) + "; restarting cannot help");
       return true;
     }

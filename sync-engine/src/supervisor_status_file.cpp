@@ -29,15 +29,15 @@ std::string iso8601(std::chrono::system_clock::time_point t) {
 }  // namespace
 
 std::string pluginsStatusJson(const std::vector<InstanceStatus>& instances, const std::vector<std::string>& available) {
-  nlohmann::json doc;
-  doc["instances"] = nlohmann::json::array();
+  nlohmann::ordered_json doc;
+  doc["instances"] = nlohmann::ordered_json::array();
   for (const auto& s : instances) {
-    nlohmann::json i = {{"name", s.name},
+    nlohmann::ordered_json i = {{"name", s.name},
                         {"library", s.library},
                         {"state", std::string(toString(s.state))},
-                        {"pid", s.pid == 0 ? nlohmann::json(nullptr) : nlohmann::json(s.pid)},
+                        {"pid", s.pid == 0 ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(s.pid)},
                         {"restarts", s.restarts},
-                        {"last_exit", s.lastExit.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.lastExit)},
+                        {"last_exit", s.lastExit.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(s.lastExit)},
                         {"message", s.message},
                         {"since", iso8601(s.since)}};
     if (s.restartAt) i["restart_at"] = iso8601(*s.restartAt);
@@ -45,7 +45,7 @@ std::string pluginsStatusJson(const std::vector<InstanceStatus>& instances, cons
   }
   doc["available"] = available;
   // Replaces invalid UTF-8 (a host may print anything) instead of throwing.
-  return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  return doc.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
 std::expected<void, std::string> writePluginsStatus(const std::filesystem::path& path,

@@ -5,8 +5,9 @@
 // each host's stderr into the daemon's log. A host that crashes (dies by a signal, or exits 1:
 // engine lost, or any code it does not document) is started again after a back-off delay that
 // doubles per crash in the crash window; max_crashes within the window mark the instance FAILED
-// and it is not started again. A host that exits 2, 3 or 4 (usage, plugin refused by the loader,
-// plugin create/start failed) is FAILED at once: starting it again cannot help. An instance counts
+// and it is not started again. A host that exits 3 or 4 (plugin refused by the loader, plugin
+// create/start failed) is FAILED at once: starting it again cannot help. Exit 2 (usage) counts as
+// a crash, since the host also reports a name still held by its crashed predecessor so. An instance counts
 // as running once the engine lists its host as registered (the probe says so). Other instances
 // are never touched by one instance's trouble. See docs/design/supervision.md.
 //
