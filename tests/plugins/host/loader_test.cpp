@@ -9,6 +9,7 @@
 #include "host_fixture.h"
 #include "ipcsync/plugin_host/description_json.h"
 #include "ipcsync/plugin_host/loader.h"
+#include "ipcsync/plugin_sdk/changeset.h"
 #include "processes.h"
 
 namespace ipcsync::plugin_host {
@@ -220,6 +221,40 @@ TEST(LoaderTest, ParkedConflictsReachTheSink) {
   EXPECT_EQ(result->status, IPCSYNC_CONFLICTS);
   ASSERT_EQ(sink.conflicts.size(), 1u);
   EXPECT_EQ(sink.conflicts[0], "{\"seq\":7}");
+}
+
+TEST(LoaderTest, TheChangesetHelperServicesBuildAndReadAChangesetSqliteUnderstands) {
+  auto loaded = load(testPlugin("echo"));
+  ASSERT_TRUE(loaded);
+  test::TempDir dir;
+  RecordingSink sink;
+  auto instance = loaded->createInstance({"e5", {}, dir.path()}, sink);
+  ASSERT_TRUE(instance);
+  ASSERT_TRUE((*instance)->start(0));
+  const std::string v = "built row";
+  ipcsync_envelope e{};
+  e.route = "build";
+  e.sequence = 77;
+  e.piece_count = 1;
+  e.data = v.data();
+  e.size = v.size();
+  auto built = (*instance)->apply(e);
+  ASSERT_TRUE(built) << built.error().message;
+  ASSERT_TRUE((*instance)->poll());
+  ASSERT_EQ(sink.emitted.size(), 1u);
+  const auto& bytes = sink.emitted[0].second;
+  auto reader = plugin_sdk::ChangesetReader::open(
+      std::span(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()));
+  ASSERT_TRUE(reader) << reader.error();
+  ipcsync_change change{};
+  change.struct_size = sizeof change;
+  auto next = reader->next(change);
+  ASSERT_TRUE(next && *next) << (next ? "empty changeset" : next.error());
+  EXPECT_STREQ(change.table, "items");
+  EXPECT_EQ(change.op, IPCSYNC_OP_INSERT);
+  ASSERT_EQ(change.column_count, 2);
+  EXPECT_EQ(change.new_values[0].integer, 77);
+  EXPECT_EQ(std::string(static_cast<const char*>(change.new_values[1].bytes), change.new_values[1].size), v);
 }
 
 }  // namespace

@@ -4,6 +4,9 @@
 //    capture sequence (emit what it is told). IPCSYNC_EBUSY from emit keeps it queued.
 //  - apply on any other route: recorded; duplicates (sequence <= last applied) are refused as
 //    IPCSYNC_DUPLICATE; policy PARK reports one conflict per apply.
+//  - apply on route "build": builds a one-row insert into items(id = sequence, v = the bytes)
+//    with the host's changeset helpers, reads it back with the helpers' reader, and queues it to
+//    emit like "tell" does.
 //  - setting crash_on_apply=1: apply dereferences a null pointer (a crashing plugin).
 //  - setting fail_start=1: start() fails with a message.
 //  - snapshot(table): emits one piece per recorded apply (its bytes), then as_of = last emitted.
@@ -112,6 +115,45 @@ int apply(ipcsync_plugin* p, const ipcsync_envelope* c, ipcsync_apply_result* re
   result->conflicts = 0;
   if (route == "tell") {
     e->toEmit.push_back(std::move(data));
+    result->status = IPCSYNC_APPLIED;
+    return IPCSYNC_OK;
+  }
+  if (route == "build") {
+    const ipcsync_host_services* h = e->host;
+    if (!h->changeset_builder_new || !h->changeset_reader_open) {
+      message(error, "echo: the host offers no changeset helpers");
+      return IPCSYNC_EUNSUPPORTED;
+    }
+    ipcsync_changeset_builder* builder = nullptr;
+    if (const int rc = h->changeset_builder_new(h->host, &builder, error); rc != IPCSYNC_OK) return rc;
+    const unsigned char pk[2] = {1, 0};
+    ipcsync_value values[2]{};
+    values[0].type = IPCSYNC_VALUE_INTEGER;
+    values[0].integer = static_cast<std::int64_t>(c->sequence);
+    values[1].type = IPCSYNC_VALUE_TEXT;
+    values[1].bytes = data.data();
+    values[1].size = data.size();
+    const void* out = nullptr;
+    std::size_t size = 0;
+    int rc = h->changeset_builder_add(builder, "items", 2, pk, IPCSYNC_OP_INSERT, nullptr, values, error);
+    if (rc == IPCSYNC_OK) rc = h->changeset_builder_finish(builder, &out, &size, error);
+    std::vector<unsigned char> built;
+    if (rc == IPCSYNC_OK) built.assign(static_cast<const unsigned char*>(out), static_cast<const unsigned char*>(out) + size);
+    h->changeset_builder_free(builder);
+    if (rc != IPCSYNC_OK) return rc;
+    ipcsync_changeset_reader* reader = nullptr;
+    if (rc = h->changeset_reader_open(h->host, built.data(), built.size(), &reader, error); rc != IPCSYNC_OK) return rc;
+    ipcsync_change change{};
+    change.struct_size = sizeof change;
+    const int first = h->changeset_reader_next(reader, &change, error);
+    const bool ok = first == 1 && change.op == IPCSYNC_OP_INSERT && std::strcmp(change.table, "items") == 0;
+    const int end = h->changeset_reader_next(reader, &change, error);
+    h->changeset_reader_free(reader);
+    if (!ok || end != 0) {
+      message(error, "echo: the changeset read back differs from the one built");
+      return IPCSYNC_EINTERNAL;
+    }
+    e->toEmit.push_back(std::move(built));
     result->status = IPCSYNC_APPLIED;
     return IPCSYNC_OK;
   }
