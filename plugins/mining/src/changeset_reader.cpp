@@ -1,5 +1,6 @@
 #include "changeset_reader.h"
 
+#include <charconv>
 #include <climits>
 #include <utility>
 
@@ -37,7 +38,11 @@ std::string describe(const Value& value) {
     std::string operator()(Undefined) const { return "undefined"; }
     std::string operator()(Null) const { return "NULL"; }
     std::string operator()(int64_t v) const { return "INTEGER " + std::to_string(v); }
-    std::string operator()(double v) const { return "REAL " + std::to_string(v); }
+    std::string operator()(double v) const {
+      char buf[32];
+      const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+      return "REAL " + (ec == std::errc() ? std::string(buf, end) : std::string("?"));
+    }
     std::string operator()(const std::string& v) const {
       return "TEXT '" + (v.size() > 40 ? v.substr(0, 40) + "..." : v) + "'";
     }

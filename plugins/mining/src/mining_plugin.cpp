@@ -41,7 +41,10 @@ Expected<std::unique_ptr<MiningPlugin>> MiningPlugin::create(const ipcsync_host_
   if (!settings) return std::unexpected(settings.error());
   auto store = Store::open(settings->databasePath, settings->topCustomers);
   if (!store) return std::unexpected(store.error());
-  return std::unique_ptr<MiningPlugin>(new MiningPlugin(services, std::move(*settings), std::move(*store)));
+  std::unique_ptr<MiningPlugin> plugin(new MiningPlugin(services, std::move(*settings), std::move(*store)));
+  plugin->log(IPCSYNC_LOG_INFO, "aggregating into '" + plugin->m_settings.databasePath + "' (top_customers " +
+                                    std::to_string(plugin->m_settings.topCustomers) + ")");
+  return plugin;
 }
 
 void MiningPlugin::log(int level, const std::string& message) const {

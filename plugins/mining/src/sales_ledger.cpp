@@ -83,11 +83,14 @@ Expected<std::optional<OrderRow>> SalesLedger::findOrder(int64_t id) {
   return std::optional<OrderRow>{std::move(o)};
 }
 
-Expected<Key> SalesLedger::regionOf(int64_t accountId) {
+Expected<> SalesLedger::regionOf(int64_t accountId, Key& region) {
   auto account = findAccount(accountId);
   if (!account) return std::unexpected(account.error());
-  if (!*account) return Key{};
-  return Key{(*account)->region};
+  if (*account)
+    region = (*account)->region;
+  else
+    region = std::monostate{};
+  return {};
 }
 
 Expected<> SalesLedger::contribute(const OrderRow& order, int sign) {
@@ -97,8 +100,8 @@ Expected<> SalesLedger::contribute(const OrderRow& order, int sign) {
                 "orders row id=" + std::to_string(order.id) + ": quantity " + std::to_string(order.quantity) +
                     " * unit_price_cents " + std::to_string(order.unitPriceCents) +
                     " overflows a 64-bit integer; mining cannot compute its revenue exactly; correct the source row");
-  auto region = regionOf(order.accountId);
-  if (!region) return std::unexpected(region.error());
+  Key region;
+  if (auto ok = regionOf(order.accountId, region); !ok) return ok;
   Statement& day = m_s->dayOf;
   day.bindInt(1, order.orderedAt);
   auto row = day.step();
@@ -108,7 +111,7 @@ Expected<> SalesLedger::contribute(const OrderRow& order, int sign) {
     if (!day.columnIsNull(0)) dayKey = day.columnText(0);
     day.reset();
   }
-  if (auto ok = m_s->byRegion.add(*region, delta, sign); !ok) return ok;
+  if (auto ok = m_s->byRegion.add(region, delta, sign); !ok) return ok;
   if (auto ok = m_s->byProduct.add(Key{order.product}, delta, sign); !ok) return ok;
   if (auto ok = m_s->byCustomer.add(Key{order.accountId}, delta, sign); !ok) return ok;
   return m_s->byDay.add(dayKey, delta, sign);

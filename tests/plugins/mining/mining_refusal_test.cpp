@@ -74,7 +74,7 @@ TEST_F(MiningRefusalTest, AValueOfTheWrongTypeIsASchemaMismatchNamingTheColumn) 
   expectRefused(orderInsert({int64_t{6001}, int64_t{1}, Null{}, int64_t{1}, int64_t{1}, int64_t{0}, int64_t{0}}),
                 IPCSYNC_ESCHEMA, {"column product is NULL", "must be text"});
   expectRefused(orderInsert({int64_t{6002}, int64_t{1}, std::string("w"), 2.5, int64_t{1}, int64_t{0}, int64_t{0}}),
-                IPCSYNC_ESCHEMA, {"column quantity is REAL 2.5"});
+                IPCSYNC_ESCHEMA, {"column quantity is REAL 2.5;"});
 }
 
 TEST_F(MiningRefusalTest, ARevenueThatOverflows64BitsIsRefused) {
