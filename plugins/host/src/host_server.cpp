@@ -148,7 +148,14 @@ HostServer::Next HostServer::handle(const Message& request) {
 
 HostServer::Next HostServer::serve(const Message& request, wire::Kind kind) {
   PluginInstance& plugin = *m_instance;
-  const auto bad = [&](const std::string& why) { fail(request, IPCSYNC_EINVAL, "malformed frame: " + why); };
+  const auto bad = [&](const std::string& why) {
+    fail(request, IPCSYNC_EINVAL, "malformed frame: " + why);
+    return Next::Continue;
+  };
+  const auto failed = [&](const PluginFailure& f) {
+    fail(request, f.status, f.message);
+    return Next::Continue;
+  };
   const auto needStarted = [&] {
     if (plugin.started()) return true;
     fail(request, IPCSYNC_EINVAL,
@@ -162,7 +169,7 @@ HostServer::Next HostServer::serve(const Message& request, wire::Kind kind) {
       return Next::Continue;
     case wire::Kind::Start: {
       auto args = wire::decode<wire::Start>(request.bytes());
-      if (!args) return bad(args.error()), Next::Continue;
+      if (!args) return bad(args.error());
       if (plugin.started()) {
         fail(request, IPCSYNC_EINVAL, "Start: the instance is already started");
         return Next::Continue;
@@ -179,7 +186,7 @@ HostServer::Next HostServer::serve(const Message& request, wire::Kind kind) {
     }
     case wire::Kind::Apply: {
       auto w = wire::decode<wire::Envelope>(request.bytes());
-      if (!w) return bad(w.error()), Next::Continue;
+      if (!w) return bad(w.error());
       if (!needStarted()) return Next::Continue;
       if (!w->route) {
         fail(request, IPCSYNC_EINVAL, "Apply without a route: the route names where the change-set goes");
@@ -211,35 +218,35 @@ HostServer::Next HostServer::serve(const Message& request, wire::Kind kind) {
       e.conflict_policy = static_cast<ipcsync_conflict_policy>(w->conflictPolicy);
       e.timestamp_column = w->timestampColumn ? w->timestampColumn->c_str() : nullptr;
       auto result = plugin.apply(e);
-      if (!result) return fail(request, result.error().status, result.error().message), Next::Continue;
+      if (!result) return failed(result.error());
       answer(request, wire::Kind::ApplyResult,
              wire::ApplyResult{static_cast<std::uint32_t>(result->status), result->changes_applied, result->conflicts});
       return Next::Continue;
     }
     case wire::Kind::Snapshot: {
       auto r = wire::decode<wire::SnapshotRequest>(request.bytes());
-      if (!r) return bad(r.error()), Next::Continue;
+      if (!r) return bad(r.error());
       if (!needStarted()) return Next::Continue;
       auto asOf = plugin.snapshot(r->table, r->route, static_cast<std::size_t>(r->maxPieceBytes));
-      if (!asOf) return fail(request, asOf.error().status, asOf.error().message), Next::Continue;
+      if (!asOf) return failed(asOf.error());
       answer(request, wire::Kind::SnapshotDone, wire::SnapshotDone{*asOf});
       return Next::Continue;
     }
     case wire::Kind::LastApplied: {
       auto r = wire::decode<wire::LastAppliedRequest>(request.bytes());
-      if (!r) return bad(r.error()), Next::Continue;
+      if (!r) return bad(r.error());
       if (!needStarted()) return Next::Continue;
       auto seq = plugin.lastApplied(r->route);
-      if (!seq) return fail(request, seq.error().status, seq.error().message), Next::Continue;
+      if (!seq) return failed(seq.error());
       answer(request, wire::Kind::Sequence, wire::Sequence{*seq});
       return Next::Continue;
     }
     case wire::Kind::Acknowledge: {
       auto r = wire::decode<wire::Acknowledge>(request.bytes());
-      if (!r) return bad(r.error()), Next::Continue;
+      if (!r) return bad(r.error());
       if (!needStarted()) return Next::Continue;
       auto ok = plugin.acknowledge(r->sequence);
-      if (!ok) return fail(request, ok.error().status, ok.error().message), Next::Continue;
+      if (!ok) return failed(ok.error());
       answer(request, wire::Kind::Ok, wire::Empty{});
       return Next::Continue;
     }
