@@ -162,12 +162,16 @@ std::expected<void, Errc> BuddyManager::releaseArena(std::uint32_t arena) noexce
   return {};
 }
 
-std::expected<Allocation, Errc> BuddyManager::allocate(std::uint64_t bytes) noexcept {
+std::expected<Allocation, Errc> BuddyManager::allocate(std::uint64_t bytes, std::uint64_t keepFree) noexcept {
   if (bytes == 0) return std::unexpected(Errc::InvalidArgument);
   if (bytes > m_geometry.arenaSize()) return std::unexpected(Errc::TooLarge);
   const std::uint32_t shift = std::max(ceilLog2(bytes), m_geometry.minBlockShift);
   const std::uint32_t order = shift - m_geometry.minBlockShift;
   if (auto locked = lock(); !locked) return std::unexpected(locked.error());
+  if (keepFree > 0 && m_shared->bytesInUse + (m_geometry.minBlock() << order) + keepFree > m_geometry.maxBytes()) {
+    unlock();
+    return std::unexpected(Errc::OutOfMemory);
+  }
 
   std::uint32_t found = order;
   while (found <= m_geometry.topOrder() && m_shared->freeHead[found] == kNil) ++found;

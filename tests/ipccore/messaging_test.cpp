@@ -250,9 +250,10 @@ TEST_F(MessagingTest, ByDefaultOnlyMessagesLargerThanAnArenaAreHandedOver) {
 }
 
 TEST_F(MessagingTest, BackPressureHoldsMessagesWithoutLossOrUnboundedGrowth) {
-  // Small blocks: the receiver's holds 2048 messages of 64 B, then the engine must wait, then
-  // the sender's ring (1024 entries) fills.
-  startEngine({"--max-arenas", "2", "--arena-size", "64KiB"});
+  // Small blocks: the receiver's holds 4096 messages of 64 B, then the engine must wait, then
+  // the sender's ring (1024 entries) fills (its loans may use 3072 runs: one arena stays free
+  // for incoming messages).
+  startEngine({"--max-arenas", "4", "--arena-size", "64KiB"});
   const std::uint64_t count = 20000;
   int hold[2];
   ASSERT_EQ(::pipe(hold), 0);
@@ -285,7 +286,67 @@ TEST_F(MessagingTest, BackPressureHoldsMessagesWithoutLossOrUnboundedGrowth) {
   EXPECT_GT(wouldBlock, 0u) << "the stalled receiver pushed back on the sender";
   ASSERT_TRUE(after);
   EXPECT_GT(after->traffic.waitsForRoom, 0u) << "the engine waited for room in the receiver's block";
-  EXPECT_LE(after->stats.activeArenas, 2u) << "the receiver's block stayed within its bound";
+  EXPECT_LE(after->stats.activeArenas, 4u) << "the receiver's block stayed within its bound";
+}
+
+// Two clients stream bulk to each other, each receiving only when it cannot send. Without room
+// kept for incoming copies, both blocks fill with their own outbound messages, the engine can copy
+// into neither, and both wait forever.
+TEST_F(MessagingTest, TwoClientsStreamingBulkToEachOtherNeverDeadlock) {
+  startEngine({"--arena-size", "64KiB", "--max-arenas", "8"});  // 512 KiB blocks
+  const std::uint64_t count = 2000;                               // 2000 x 32 KiB = 125 blocks' worth each way
+  const std::size_t size = 32 << 10;
+  auto side = [&](const std::string& self, const std::string& peer, bool opens) {
+    return Child([=, this] {
+      auto c = Client::connect(options(self));
+      if (!c) return 10;
+      SessionId session = 0;
+      if (opens) {
+        if (!test::waitFor([&] { return registered(peer); }, 5s)) return 11;
+        auto s = (*c)->openSession(peer, 5s);
+        if (!s) return 12;
+        session = *s;
+      }
+      std::uint64_t sent = 0, received = 0;
+      const auto deadline = std::chrono::steady_clock::now() + 30s;
+      while (sent < count || received < count) {
+        if (std::chrono::steady_clock::now() > deadline) {
+          std::fprintf(stderr, "%s: stuck after sending %llu and receiving %llu\n", self.c_str(),
+                       static_cast<unsigned long long>(sent), static_cast<unsigned long long>(received));
+          return 13;
+        }
+        bool progressed = false;
+        if (sent < count && session != 0) {
+          if (auto loan = (*c)->loan(size)) {
+            fill(loan->bytes(), sent + 1);
+            if ((*c)->trySend(session, *loan)) {
+              ++sent;
+              progressed = true;
+            } else {
+              (*c)->abandon(std::move(*loan));
+            }
+          }
+        }
+        auto m = (*c)->tryReceive();
+        if (!m) return 14;
+        if (m->valid()) {
+          if (session == 0) session = m->session();
+          if (m->sequence() != received + 1 || !intact(m->bytes(), received + 1)) return 15;
+          ++received;
+          (*c)->release(std::move(*m));
+          progressed = true;
+        }
+        if (!progressed) std::this_thread::sleep_for(50us);
+      }
+      // Stay until the peer has everything: leaving early would close the session under it.
+      std::this_thread::sleep_for(500ms);
+      return 0;
+    });
+  };
+  Child b = side("bulk-b", "bulk-a", false);
+  Child a = side("bulk-a", "bulk-b", true);
+  EXPECT_EQ(a.wait(), 0) << "a sent and received everything, in order and intact";
+  EXPECT_EQ(b.wait(), 0) << "b sent and received everything, in order and intact";
 }
 
 TEST_F(MessagingTest, ASenderLearnsThatItsPeerWasKilledAndNothingLeaks) {

@@ -58,8 +58,9 @@ class BuddyManager {
   void setLockTimeout(std::chrono::microseconds timeout) noexcept { m_lockTimeout = timeout; }
 
   // A sub-block of at least `bytes` (>= 1). Errors: InvalidArgument (0 bytes), TooLarge (more
-  // than one arena), OutOfMemory (no run free and no arena left to add), LockTimeout, Corrupt.
-  std::expected<Allocation, Errc> allocate(std::uint64_t bytes) noexcept;
+  // than one arena), OutOfMemory (no run free and no arena left to add, or fewer than `keepFree`
+  // bytes of the block's maximum would stay unallocated), LockTimeout, Corrupt.
+  std::expected<Allocation, Errc> allocate(std::uint64_t bytes, std::uint64_t keepFree = 0) noexcept;
 
   // Returns the sub-block starting at (arena, offset). Errors: OutOfBounds, NotAllocated (not the
   // start of an allocated run: a foreign offset), DoubleFree, LockTimeout, Corrupt. On error the
