@@ -305,4 +305,37 @@ std::expected<ManagerStats, Errc> BuddyManager::stats() const noexcept {
   return s;
 }
 
+std::expected<bool, Errc> BuddyManager::arenaUse(std::span<std::uint16_t, kMaxArenas> permille,
+                                                 std::uint32_t maxRuns) const noexcept {
+  std::uint64_t freeBytes[kMaxArenas] = {};
+  if (auto locked = lock(); !locked) return std::unexpected(locked.error());
+  bool complete = true;
+  std::uint32_t walked = 0;
+  for (std::uint32_t k = 0; k <= m_geometry.topOrder() && complete; ++k) {
+    std::uint32_t unit = m_shared->freeHead[k];
+    for (std::uint64_t n = 0; n < m_shared->freeBlocks[k]; ++n) {
+      if (++walked > maxRuns || !validHead(unit, k)) {
+        complete = false;
+        break;
+      }
+      freeBytes[unit >> m_geometry.topOrder()] += m_geometry.minBlock() << k;
+      unit = m_units[unit].next;
+    }
+  }
+  bool active[kMaxArenas] = {};
+  for (std::uint32_t a = 0; a < m_geometry.maxArenas; ++a) active[a] = m_shared->arenaActive[a] != 0;
+  unlock();
+  if (!complete) return false;
+  const std::uint64_t arena = m_geometry.arenaSize();
+  for (std::uint32_t a = 0; a < kMaxArenas; ++a) {
+    if (!active[a]) {
+      permille[a] = kArenaInactive;
+      continue;
+    }
+    const std::uint64_t used = arena - std::min(freeBytes[a], arena);
+    permille[a] = static_cast<std::uint16_t>((used * 1000 + arena - 1) / arena);  // any use shows
+  }
+  return true;
+}
+
 }  // namespace ipcsync

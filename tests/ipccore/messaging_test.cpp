@@ -58,16 +58,22 @@ class MessagingTest : public test::NamespaceTest {
   // A receiver child that accepts one session and checks `count` messages; exit 0 when all
   // arrived in order and intact.
   // With `hold` (a pipe), it stays registered after the last message until the parent closes the
-  // pipe's write end.
-  Child receiver(const std::string& name, std::uint64_t count, std::chrono::milliseconds startDelay = 0ms,
-                 const int* hold = nullptr) {
+  // pipe's write end. With `gate` (a pipe), it reads nothing until the parent writes a byte to it.
+  Child receiver(const std::string& name, std::uint64_t count, const int* gate = nullptr, const int* hold = nullptr) {
     const int holdFd = hold ? hold[0] : -1;
     const int otherEnd = hold ? hold[1] : -1;
+    const int gateFd = gate ? gate[0] : -1;
+    const int gateOtherEnd = gate ? gate[1] : -1;
     return Child([=, this] {
       if (otherEnd >= 0) ::close(otherEnd);
+      if (gateOtherEnd >= 0) ::close(gateOtherEnd);
       auto c = Client::connect(options(name));
       if (!c) return 10;
-      std::this_thread::sleep_for(startDelay);
+      if (gateFd >= 0) {  // answers session offers (ping reads control messages) but takes no message
+        pollfd p{gateFd, POLLIN, 0};
+        while (::poll(&p, 1, 1) == 0)
+          if (!(*c)->ping()) return 16;
+      }
       for (std::uint64_t expect = 1; expect <= count; ++expect) {
         auto m = (*c)->receive(30s);
         if (!m) {
@@ -255,10 +261,19 @@ TEST_F(MessagingTest, BackPressureHoldsMessagesWithoutLossOrUnboundedGrowth) {
   // for incoming messages).
   startEngine({"--max-arenas", "4", "--arena-size", "64KiB"});
   const std::uint64_t count = 20000;
-  int hold[2];
+  int hold[2], gate[2];
   ASSERT_EQ(::pipe(hold), 0);
-  Child rx = receiver("slow", count, 1000ms, hold);  // stalls before it reads anything
+  ASSERT_EQ(::pipe(gate), 0);
+  Child rx = receiver("slow", count, gate, hold);  // stalls until the sender has been pushed back
   ::close(hold[0]);
+  ::close(gate[0]);
+  bool gateOpen = false;
+  auto openGate = [&] {
+    if (!gateOpen) {
+      ASSERT_EQ(::write(gate[1], "g", 1), 1);
+    }
+    gateOpen = true;
+  };
   ASSERT_TRUE(test::waitFor([&] { return registered("slow"); }, 5s));
   auto tx = Client::connect(options("fast"));
   ASSERT_TRUE(tx);
@@ -273,9 +288,18 @@ TEST_F(MessagingTest, BackPressureHoldsMessagesWithoutLossOrUnboundedGrowth) {
     if (!r) {
       ASSERT_EQ(r.error().code, Errc::WouldBlock) << r.error().message();
       ++wouldBlock;
-      ASSERT_TRUE((*tx)->send(*s, *loan, 30s));
+      // Let the receiver read once the engine has found its block full (the record shows it).
+      for (int tries = 0;; ++tries) {
+        ASSERT_LT(tries, 300) << "the message stayed in the ring for 30 s";
+        if (!gateOpen && record("slow") && record("slow")->traffic.waitsForRoom > 0) openGate();
+        auto sent = (*tx)->send(*s, *loan, 100ms);
+        if (sent) break;
+        ASSERT_EQ(sent.error().code, Errc::Timeout) << sent.error().message();
+      }
     }
   }
+  openGate();
+  ::close(gate[1]);
   std::optional<ProcessRecord> after;
   EXPECT_TRUE(test::waitFor([&] {
     after = record("slow");

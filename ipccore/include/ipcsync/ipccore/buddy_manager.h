@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <expected>
+#include <span>
 
 #include "ipcsync/ipccore/control_layout.h"
 #include "ipcsync/ipccore/error.h"
@@ -97,6 +98,12 @@ class BuddyManager {
 
   // A consistent copy of the manager's figures.
   std::expected<ManagerStats, Errc> stats() const noexcept;
+
+  // How full each arena is, in thousandths, into `permille` (kArenaInactive for arenas that are not
+  // active). Walks the free lists under the lock, at most `maxRuns` runs: false (and `permille`
+  // untouched) if there were more, or if the lists are inconsistent.
+  std::expected<bool, Errc> arenaUse(std::span<std::uint16_t, kMaxArenas> permille,
+                                     std::uint32_t maxRuns = 16384) const noexcept;
 
   // Byte offset of (arena, offset) from the start of the block.
   std::uint64_t blockOffset(std::uint32_t arena, std::uint64_t offset) const noexcept {
