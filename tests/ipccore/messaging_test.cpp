@@ -462,8 +462,17 @@ TEST_F(MessagingTest, MessagesSentBeforeTheSenderLeftAreAllDelivered) {
 }
 
 TEST_F(MessagingTest, AClientInAnEpollLoopIsWokenByItsDescriptor) {
-  startEngine();
+  // The engine's timer would look at every ring each tick and so rescue a lost doorbell: with a
+  // 30 s tick, only the doorbells can wake anybody within the test's 5 s.
+  const auto config = dir.path() / "slow-tick.yaml";
+  std::ofstream(config) << "engine:\n  publish_interval_ms: 30000\n";
+  startEngine({"--config", config.string()});
+  // The sender stays registered until the test ends: a departing sender's messages are delivered
+  // when it leaves, which would hide a lost doorbell too.
+  int stay[2];
+  ASSERT_EQ(::pipe(stay), 0);
   Child tx([&] {
+    ::close(stay[1]);
     auto c = Client::connect(options("tx"));
     if (!c) return 1;
     if (!test::waitFor([&] { return registered("loop"); }, 5s)) return 5;
@@ -476,9 +485,11 @@ TEST_F(MessagingTest, AClientInAnEpollLoopIsWokenByItsDescriptor) {
       std::memcpy(loan->bytes().data(), "wake up!", 8);
       if (!(*c)->send(*s, *loan)) return 4;
     }
-    std::this_thread::sleep_for(200ms);
+    char x;
+    [[maybe_unused]] auto n = ::read(stay[0], &x, 1);  // until the test closes the pipe
     return 0;
   });
+  ::close(stay[0]);
   auto rx = Client::connect(options("loop"));
   ASSERT_TRUE(rx);
   UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
@@ -501,6 +512,7 @@ TEST_F(MessagingTest, AClientInAnEpollLoopIsWokenByItsDescriptor) {
       ++got;
     }
   }
+  ::close(stay[1]);
   EXPECT_EQ(got, 3);
   EXPECT_LE(idle, 3) << "woken without cause";
   EXPECT_EQ(tx.wait(), 0);
