@@ -162,12 +162,16 @@ std::expected<void, Errc> BuddyManager::releaseArena(std::uint32_t arena) noexce
   return {};
 }
 
-std::expected<Allocation, Errc> BuddyManager::allocate(std::uint64_t bytes) noexcept {
+std::expected<Allocation, Errc> BuddyManager::allocate(std::uint64_t bytes, std::uint64_t keepFree) noexcept {
   if (bytes == 0) return std::unexpected(Errc::InvalidArgument);
   if (bytes > m_geometry.arenaSize()) return std::unexpected(Errc::TooLarge);
   const std::uint32_t shift = std::max(ceilLog2(bytes), m_geometry.minBlockShift);
   const std::uint32_t order = shift - m_geometry.minBlockShift;
   if (auto locked = lock(); !locked) return std::unexpected(locked.error());
+  if (keepFree > 0 && m_shared->bytesInUse + (m_geometry.minBlock() << order) + keepFree > m_geometry.maxBytes()) {
+    unlock();
+    return std::unexpected(Errc::OutOfMemory);
+  }
 
   std::uint32_t found = order;
   while (found <= m_geometry.topOrder() && m_shared->freeHead[found] == kNil) ++found;
@@ -299,6 +303,39 @@ std::expected<ManagerStats, Errc> BuddyManager::stats() const noexcept {
   ManagerStats s = statsLocked();
   unlock();
   return s;
+}
+
+std::expected<bool, Errc> BuddyManager::arenaUse(std::span<std::uint16_t, kMaxArenas> permille,
+                                                 std::uint32_t maxRuns) const noexcept {
+  std::uint64_t freeBytes[kMaxArenas] = {};
+  if (auto locked = lock(); !locked) return std::unexpected(locked.error());
+  bool complete = true;
+  std::uint32_t walked = 0;
+  for (std::uint32_t k = 0; k <= m_geometry.topOrder() && complete; ++k) {
+    std::uint32_t unit = m_shared->freeHead[k];
+    for (std::uint64_t n = 0; n < m_shared->freeBlocks[k]; ++n) {
+      if (++walked > maxRuns || !validHead(unit, k)) {
+        complete = false;
+        break;
+      }
+      freeBytes[unit >> m_geometry.topOrder()] += m_geometry.minBlock() << k;
+      unit = m_units[unit].next;
+    }
+  }
+  bool active[kMaxArenas] = {};
+  for (std::uint32_t a = 0; a < m_geometry.maxArenas; ++a) active[a] = m_shared->arenaActive[a] != 0;
+  unlock();
+  if (!complete) return false;
+  const std::uint64_t arena = m_geometry.arenaSize();
+  for (std::uint32_t a = 0; a < kMaxArenas; ++a) {
+    if (!active[a]) {
+      permille[a] = kArenaInactive;
+      continue;
+    }
+    const std::uint64_t used = arena - std::min(freeBytes[a], arena);
+    permille[a] = static_cast<std::uint16_t>((used * 1000 + arena - 1) / arena);  // any use shows
+  }
+  return true;
 }
 
 }  // namespace ipcsync

@@ -224,8 +224,14 @@ Error Client::managerError(Errc code, std::string detail) const {
   return Error{code, std::move(detail)};
 }
 
-std::expected<Allocation, Error> Client::allocate(std::uint64_t bytes) {
-  auto a = m_memory->manager().allocate(bytes);
+std::expected<Allocation, Error> Client::allocate(std::uint64_t bytes) { return allocate(bytes, 0); }
+
+std::uint64_t Client::inboundReserve() const noexcept {
+  return std::min(std::max(m_geometry.arenaSize(), m_geometry.maxBytes() / 8), m_geometry.maxBytes() / 2);
+}
+
+std::expected<Allocation, Error> Client::allocate(std::uint64_t bytes, std::uint64_t keepFree) {
+  auto a = m_memory->manager().allocate(bytes, keepFree);
   if (a) return *a;
   std::string detail;
   switch (a.error()) {
@@ -238,7 +244,9 @@ std::expected<Allocation, Error> Client::allocate(std::uint64_t bytes) {
       detail = "block of '" + m_name + "' has no free run of " + std::to_string(bytes) + " B (" +
                (s ? std::to_string(s->bytesInUse) : std::string("?")) + " of " + std::to_string(m_geometry.maxBytes()) +
                " B in use, all " + std::to_string(m_geometry.maxArenas) +
-               " arenas active); free sub-blocks or raise the maximum arenas";
+               " arenas active" +
+               (keepFree ? "; a loan leaves " + std::to_string(keepFree) + " B free for incoming messages" : std::string()) +
+               "); free sub-blocks or raise the maximum arenas";
       break;
     }
     case Errc::InvalidArgument: detail = "cannot allocate 0 bytes"; break;

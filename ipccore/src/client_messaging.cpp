@@ -240,8 +240,11 @@ std::expected<Loan, Error> Client::loan(std::uint64_t bytes, std::chrono::millis
   const auto deadline = Clock::now() + timeout;
   const auto spinUntil = Clock::now() + m_spin;
   layout::Channels& ch = m_memory->channels();
+  // A loan leaves part of the block to incoming copies: two clients streaming to each other can
+  // then never fill both blocks with their own outbound messages and wait on each other forever.
+  const std::uint64_t keepFree = inboundReserve();
   for (std::uint32_t round = 0;; ++round) {
-    auto a = allocate(bytes);
+    auto a = allocate(bytes, keepFree);
     if (a) return Loan(*a, m_memory->bytes(*a).first(bytes));
     const auto now = Clock::now();
     if (a.error().code != Errc::OutOfMemory || now >= deadline) return std::unexpected(a.error());
@@ -252,7 +255,7 @@ std::expected<Loan, Error> Client::loan(std::uint64_t bytes, std::chrono::millis
     }
     // The engine rings us when it frees runs of our block (ownerWantsRoom).
     ch.ownerWantsRoom.store(1, std::memory_order_seq_cst);
-    if (auto again = allocate(bytes)) {
+    if (auto again = allocate(bytes, keepFree)) {
       ch.ownerWantsRoom.store(0, std::memory_order_relaxed);
       return Loan(*again, m_memory->bytes(*again).first(bytes));
     }

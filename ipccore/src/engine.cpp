@@ -395,6 +395,8 @@ std::expected<void, Error> Engine::Impl::registerProcess(UniqueFd& socket, const
   UniqueFd toEngine(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!toClient || !toEngine) return undo(systemError("eventfd", errno));
   if (auto stats = (*memory)->manager().stats(); stats) rec.stats = *stats;
+  std::ranges::fill(rec.arenaUsedPermille, kArenaInactive);
+  (void)(*memory)->manager().arenaUse(rec.arenaUsedPermille);
   rec.state = RecordState::Registered;
   m_admin->store(slot, rec);
 
@@ -594,6 +596,7 @@ void Engine::Impl::tick() {
       if (stats) {
         r.allocationsAtLastTick = stats->allocations;
         r.record.stats = *stats;
+        (void)r.memory->manager().arenaUse(r.record.arenaUsedPermille);  // else the last picture stays
       }
     }
     r.record.lastSeenNs = now;

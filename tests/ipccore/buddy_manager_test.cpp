@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <random>
 
@@ -65,6 +66,54 @@ TEST(BuddyManagerTest, CoalescesFreedBuddiesBackIntoOneArena) {
   EXPECT_EQ(s->largestFreeRun, 64u * 1024) << "every buddy pair merged back";
   EXPECT_EQ(s->freeBlocksPerOrder[10], 1u);
   for (int k = 0; k < 10; ++k) EXPECT_EQ(s->freeBlocksPerOrder[k], 0u) << "order " << k;
+}
+
+TEST(BuddyManagerTest, ReportsHowFullEachArenaIs) {
+  ManagerMemory mem(smallGeometry(4, 1));
+  auto m = mem.view();
+  std::array<std::uint16_t, kMaxArenas> use{};
+  ASSERT_TRUE(m->arenaUse(use).value());
+  EXPECT_EQ(use[0], 0) << "an active, empty arena";
+  EXPECT_EQ(use[1], kArenaInactive);
+  auto quarter = m->allocate(16 << 10);  // a quarter of arena 0
+  ASSERT_TRUE(quarter);
+  auto whole = m->allocate(64 << 10);    // all of a second arena
+  ASSERT_TRUE(whole);
+  auto tiny = m->allocate(1);             // 64 B of arena 0: rounds up to a thousandth
+  ASSERT_TRUE(tiny);
+  ASSERT_TRUE(m->arenaUse(use).value());
+  EXPECT_EQ(use[quarter->arena], 251) << "16 KiB + 64 B of 64 KiB, rounded up";
+  EXPECT_EQ(use[whole->arena], 1000);
+  EXPECT_EQ(use[2], kArenaInactive);
+  EXPECT_EQ(use[kMaxArenas - 1], kArenaInactive);
+  EXPECT_FALSE(m->arenaUse(use, 1).value()) << "more free runs than it may walk: no picture";
+}
+
+TEST(BuddyManagerTest, AHoldTakesTheLockOnceForManyCalls) {
+  ManagerMemory mem(smallGeometry());
+  auto engine = mem.view(100);
+  auto owner = mem.view(200);
+  owner->setLockTimeout(std::chrono::microseconds(1000));
+  {
+    auto hold = engine->hold();
+    ASSERT_TRUE(hold);
+    EXPECT_EQ(engine->hold().error(), Errc::InvalidArgument) << "one hold per view at a time";
+    auto a = engine->allocate(64);
+    ASSERT_TRUE(a) << "calls through the holding view go ahead";
+    EXPECT_TRUE(engine->checkAllocated(a->arena, a->offset, 64));
+    EXPECT_EQ(owner->allocate(64).error(), Errc::LockTimeout) << "the other party waits while the hold lasts";
+    ASSERT_TRUE(engine->free(a->arena, a->offset));
+  }
+  EXPECT_TRUE(owner->allocate(64)) << "the hold released the lock";
+}
+
+TEST(BuddyManagerTest, AnAllocationCanBeMadeToLeaveRoomFree) {
+  ManagerMemory mem(smallGeometry(2, 1));  // 128 KiB at most
+  auto m = mem.view();
+  ASSERT_TRUE(m->allocate(32 << 10, 64 << 10));
+  ASSERT_TRUE(m->allocate(32 << 10, 64 << 10)) << "64 KiB in use, 64 KiB left free";
+  EXPECT_EQ(m->allocate(64, 64 << 10).error(), Errc::OutOfMemory) << "it would eat into the room kept free";
+  EXPECT_TRUE(m->allocate(64)) << "without the reserve the block still has room";
 }
 
 TEST(BuddyManagerTest, SplitsLeaveOneFreeBuddyPerOrder) {

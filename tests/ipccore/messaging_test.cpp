@@ -58,16 +58,22 @@ class MessagingTest : public test::NamespaceTest {
   // A receiver child that accepts one session and checks `count` messages; exit 0 when all
   // arrived in order and intact.
   // With `hold` (a pipe), it stays registered after the last message until the parent closes the
-  // pipe's write end.
-  Child receiver(const std::string& name, std::uint64_t count, std::chrono::milliseconds startDelay = 0ms,
-                 const int* hold = nullptr) {
+  // pipe's write end. With `gate` (a pipe), it reads nothing until the parent writes a byte to it.
+  Child receiver(const std::string& name, std::uint64_t count, const int* gate = nullptr, const int* hold = nullptr) {
     const int holdFd = hold ? hold[0] : -1;
     const int otherEnd = hold ? hold[1] : -1;
+    const int gateFd = gate ? gate[0] : -1;
+    const int gateOtherEnd = gate ? gate[1] : -1;
     return Child([=, this] {
       if (otherEnd >= 0) ::close(otherEnd);
+      if (gateOtherEnd >= 0) ::close(gateOtherEnd);
       auto c = Client::connect(options(name));
       if (!c) return 10;
-      std::this_thread::sleep_for(startDelay);
+      if (gateFd >= 0) {  // answers session offers (ping reads control messages) but takes no message
+        pollfd p{gateFd, POLLIN, 0};
+        while (::poll(&p, 1, 1) == 0)
+          if (!(*c)->ping()) return 16;
+      }
       for (std::uint64_t expect = 1; expect <= count; ++expect) {
         auto m = (*c)->receive(30s);
         if (!m) {
@@ -250,14 +256,24 @@ TEST_F(MessagingTest, ByDefaultOnlyMessagesLargerThanAnArenaAreHandedOver) {
 }
 
 TEST_F(MessagingTest, BackPressureHoldsMessagesWithoutLossOrUnboundedGrowth) {
-  // Small blocks: the receiver's holds 2048 messages of 64 B, then the engine must wait, then
-  // the sender's ring (1024 entries) fills.
-  startEngine({"--max-arenas", "2", "--arena-size", "64KiB"});
+  // Small blocks: the receiver's holds 4096 messages of 64 B, then the engine must wait, then
+  // the sender's ring (1024 entries) fills (its loans may use 3072 runs: one arena stays free
+  // for incoming messages).
+  startEngine({"--max-arenas", "4", "--arena-size", "64KiB"});
   const std::uint64_t count = 20000;
-  int hold[2];
+  int hold[2], gate[2];
   ASSERT_EQ(::pipe(hold), 0);
-  Child rx = receiver("slow", count, 1000ms, hold);  // stalls before it reads anything
+  ASSERT_EQ(::pipe(gate), 0);
+  Child rx = receiver("slow", count, gate, hold);  // stalls until the sender has been pushed back
   ::close(hold[0]);
+  ::close(gate[0]);
+  bool gateOpen = false;
+  auto openGate = [&] {
+    if (!gateOpen) {
+      ASSERT_EQ(::write(gate[1], "g", 1), 1);
+    }
+    gateOpen = true;
+  };
   ASSERT_TRUE(test::waitFor([&] { return registered("slow"); }, 5s));
   auto tx = Client::connect(options("fast"));
   ASSERT_TRUE(tx);
@@ -272,9 +288,18 @@ TEST_F(MessagingTest, BackPressureHoldsMessagesWithoutLossOrUnboundedGrowth) {
     if (!r) {
       ASSERT_EQ(r.error().code, Errc::WouldBlock) << r.error().message();
       ++wouldBlock;
-      ASSERT_TRUE((*tx)->send(*s, *loan, 30s));
+      // Let the receiver read once the engine has found its block full (the record shows it).
+      for (int tries = 0;; ++tries) {
+        ASSERT_LT(tries, 300) << "the message stayed in the ring for 30 s";
+        if (!gateOpen && record("slow") && record("slow")->traffic.waitsForRoom > 0) openGate();
+        auto sent = (*tx)->send(*s, *loan, 100ms);
+        if (sent) break;
+        ASSERT_EQ(sent.error().code, Errc::Timeout) << sent.error().message();
+      }
     }
   }
+  openGate();
+  ::close(gate[1]);
   std::optional<ProcessRecord> after;
   EXPECT_TRUE(test::waitFor([&] {
     after = record("slow");
@@ -285,7 +310,67 @@ TEST_F(MessagingTest, BackPressureHoldsMessagesWithoutLossOrUnboundedGrowth) {
   EXPECT_GT(wouldBlock, 0u) << "the stalled receiver pushed back on the sender";
   ASSERT_TRUE(after);
   EXPECT_GT(after->traffic.waitsForRoom, 0u) << "the engine waited for room in the receiver's block";
-  EXPECT_LE(after->stats.activeArenas, 2u) << "the receiver's block stayed within its bound";
+  EXPECT_LE(after->stats.activeArenas, 4u) << "the receiver's block stayed within its bound";
+}
+
+// Two clients stream bulk to each other, each receiving only when it cannot send. Without room
+// kept for incoming copies, both blocks fill with their own outbound messages, the engine can copy
+// into neither, and both wait forever.
+TEST_F(MessagingTest, TwoClientsStreamingBulkToEachOtherNeverDeadlock) {
+  startEngine({"--arena-size", "64KiB", "--max-arenas", "8"});  // 512 KiB blocks
+  const std::uint64_t count = 2000;                               // 2000 x 32 KiB = 125 blocks' worth each way
+  const std::size_t size = 32 << 10;
+  auto side = [&](const std::string& self, const std::string& peer, bool opens) {
+    return Child([=, this] {
+      auto c = Client::connect(options(self));
+      if (!c) return 10;
+      SessionId session = 0;
+      if (opens) {
+        if (!test::waitFor([&] { return registered(peer); }, 5s)) return 11;
+        auto s = (*c)->openSession(peer, 5s);
+        if (!s) return 12;
+        session = *s;
+      }
+      std::uint64_t sent = 0, received = 0;
+      const auto deadline = std::chrono::steady_clock::now() + 30s;
+      while (sent < count || received < count) {
+        if (std::chrono::steady_clock::now() > deadline) {
+          std::fprintf(stderr, "%s: stuck after sending %llu and receiving %llu\n", self.c_str(),
+                       static_cast<unsigned long long>(sent), static_cast<unsigned long long>(received));
+          return 13;
+        }
+        bool progressed = false;
+        if (sent < count && session != 0) {
+          if (auto loan = (*c)->loan(size)) {
+            fill(loan->bytes(), sent + 1);
+            if ((*c)->trySend(session, *loan)) {
+              ++sent;
+              progressed = true;
+            } else {
+              (*c)->abandon(std::move(*loan));
+            }
+          }
+        }
+        auto m = (*c)->tryReceive();
+        if (!m) return 14;
+        if (m->valid()) {
+          if (session == 0) session = m->session();
+          if (m->sequence() != received + 1 || !intact(m->bytes(), received + 1)) return 15;
+          ++received;
+          (*c)->release(std::move(*m));
+          progressed = true;
+        }
+        if (!progressed) std::this_thread::sleep_for(50us);
+      }
+      // Stay until the peer has everything: leaving early would close the session under it.
+      std::this_thread::sleep_for(500ms);
+      return 0;
+    });
+  };
+  Child b = side("bulk-b", "bulk-a", false);
+  Child a = side("bulk-a", "bulk-b", true);
+  EXPECT_EQ(a.wait(), 0) << "a sent and received everything, in order and intact";
+  EXPECT_EQ(b.wait(), 0) << "b sent and received everything, in order and intact";
 }
 
 TEST_F(MessagingTest, ASenderLearnsThatItsPeerWasKilledAndNothingLeaks) {
@@ -377,8 +462,17 @@ TEST_F(MessagingTest, MessagesSentBeforeTheSenderLeftAreAllDelivered) {
 }
 
 TEST_F(MessagingTest, AClientInAnEpollLoopIsWokenByItsDescriptor) {
-  startEngine();
+  // The engine's timer would look at every ring each tick and so rescue a lost doorbell: with a
+  // 30 s tick, only the doorbells can wake anybody within the test's 5 s.
+  const auto config = dir.path() / "slow-tick.yaml";
+  std::ofstream(config) << "engine:\n  publish_interval_ms: 30000\n";
+  startEngine({"--config", config.string()});
+  // The sender stays registered until the test ends: a departing sender's messages are delivered
+  // when it leaves, which would hide a lost doorbell too.
+  int stay[2];
+  ASSERT_EQ(::pipe(stay), 0);
   Child tx([&] {
+    ::close(stay[1]);
     auto c = Client::connect(options("tx"));
     if (!c) return 1;
     if (!test::waitFor([&] { return registered("loop"); }, 5s)) return 5;
@@ -391,9 +485,11 @@ TEST_F(MessagingTest, AClientInAnEpollLoopIsWokenByItsDescriptor) {
       std::memcpy(loan->bytes().data(), "wake up!", 8);
       if (!(*c)->send(*s, *loan)) return 4;
     }
-    std::this_thread::sleep_for(200ms);
+    char x;
+    [[maybe_unused]] auto n = ::read(stay[0], &x, 1);  // until the test closes the pipe
     return 0;
   });
+  ::close(stay[0]);
   auto rx = Client::connect(options("loop"));
   ASSERT_TRUE(rx);
   UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
@@ -416,6 +512,7 @@ TEST_F(MessagingTest, AClientInAnEpollLoopIsWokenByItsDescriptor) {
       ++got;
     }
   }
+  ::close(stay[1]);
   EXPECT_EQ(got, 3);
   EXPECT_LE(idle, 3) << "woken without cause";
   EXPECT_EQ(tx.wait(), 0);

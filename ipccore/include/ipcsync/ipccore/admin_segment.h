@@ -30,7 +30,7 @@ namespace ipcsync {
 
 namespace layout {
 inline constexpr std::uint32_t kAdminMagic = 0x49505341;  // "IPSA"
-inline constexpr std::uint32_t kAdminLayoutVersion = 3;
+inline constexpr std::uint32_t kAdminLayoutVersion = 4;
 inline constexpr std::uint32_t kCacheRows = 64;  // topic caches listed for observers
 inline constexpr std::size_t kSocketPathCapacity = 108;   // sizeof(sockaddr_un::sun_path)
 inline constexpr std::size_t kNamespaceCapacity = 64;

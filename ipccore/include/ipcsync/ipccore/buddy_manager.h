@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <expected>
+#include <span>
 
 #include "ipcsync/ipccore/control_layout.h"
 #include "ipcsync/ipccore/error.h"
@@ -58,8 +59,9 @@ class BuddyManager {
   void setLockTimeout(std::chrono::microseconds timeout) noexcept { m_lockTimeout = timeout; }
 
   // A sub-block of at least `bytes` (>= 1). Errors: InvalidArgument (0 bytes), TooLarge (more
-  // than one arena), OutOfMemory (no run free and no arena left to add), LockTimeout, Corrupt.
-  std::expected<Allocation, Errc> allocate(std::uint64_t bytes) noexcept;
+  // than one arena), OutOfMemory (no run free and no arena left to add, or fewer than `keepFree`
+  // bytes of the block's maximum would stay unallocated), LockTimeout, Corrupt.
+  std::expected<Allocation, Errc> allocate(std::uint64_t bytes, std::uint64_t keepFree = 0) noexcept;
 
   // Returns the sub-block starting at (arena, offset). Errors: OutOfBounds, NotAllocated (not the
   // start of an allocated run: a foreign offset), DoubleFree, LockTimeout, Corrupt. On error the
@@ -96,6 +98,12 @@ class BuddyManager {
 
   // A consistent copy of the manager's figures.
   std::expected<ManagerStats, Errc> stats() const noexcept;
+
+  // How full each arena is, in thousandths, into `permille` (kArenaInactive for arenas that are not
+  // active). Walks the free lists under the lock, at most `maxRuns` runs: false (and `permille`
+  // untouched) if there were more, or if the lists are inconsistent.
+  std::expected<bool, Errc> arenaUse(std::span<std::uint16_t, kMaxArenas> permille,
+                                     std::uint32_t maxRuns = 16384) const noexcept;
 
   // Byte offset of (arena, offset) from the start of the block.
   std::uint64_t blockOffset(std::uint32_t arena, std::uint64_t offset) const noexcept {

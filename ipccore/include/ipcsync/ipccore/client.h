@@ -117,9 +117,12 @@ class Client {
   // The peer of an open session, or nothing once it closed.
   std::optional<std::string> peerOf(SessionId session) const;
 
-  // A sub-block of at least `bytes` of the own block to fill and send. When the block is full
-  // of messages the engine has not copied out yet, waits up to `timeout` for the engine to free
-  // some. OutOfMemory (with the sizes) after that, TooLarge above one arena, InvalidArgument for 0.
+  // A sub-block of at least `bytes` of the own block to fill and send. Loans leave the larger of
+  // one arena and an eighth of the block (at most half) free for incoming messages, so that two
+  // clients streaming to each other never fill both blocks with outbound messages. When the
+  // block is that full of messages the engine has not copied out yet, waits up to `timeout` for
+  // the engine to free some. OutOfMemory (with the sizes) after that, TooLarge above one arena,
+  // InvalidArgument for 0.
   std::expected<Loan, Error> loan(std::uint64_t bytes, std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
   // Gives back a loan that will not be sent.
   void abandon(Loan&& loan);
@@ -166,6 +169,8 @@ class Client {
   const BlockGeometry& geometry() const noexcept { return m_geometry; }
 
  private:
+  std::expected<Allocation, Error> allocate(std::uint64_t bytes, std::uint64_t keepFree);
+  std::uint64_t inboundReserve() const noexcept;
   Client() = default;
   Error managerError(Errc code, std::string detail) const;
   struct SessionState {

@@ -13,6 +13,7 @@
 namespace ipcsync {
 
 inline constexpr std::size_t kNameCapacity = 48;  // bytes, including the terminating NUL
+inline constexpr std::uint16_t kArenaInactive = 0xffff;  // in ProcessRecord::arenaUsedPermille
 
 enum class RecordState : std::uint32_t {
   Free = 0,        // slot unused
@@ -63,6 +64,10 @@ struct ProcessRecord {
   BlockGeometry geometry{};
   ManagerStats stats{};
   TrafficCounters traffic{};
+  // How full each arena of the block is, in thousandths (kArenaInactive: not active), as of the
+  // engine's last tick; for the admin console's memory picture. Arenas past geometry.maxArenas
+  // stay kArenaInactive.
+  std::uint16_t arenaUsedPermille[kMaxArenas] = {};
 
   std::string_view nameView() const noexcept;
 };
