@@ -11,6 +11,9 @@ packages=(
   libspdlog-dev libfmt-dev               # logs
   libgtest-dev libgmock-dev              # tests
   libsqlite3-dev sqlite3                 # plugins' databases, the sync journal; the sqlite3 shell in tests
+  nlohmann-json3-dev                     # JSON output and state files
+  qt6-base-dev qt6-qpa-plugins libgl-dev # the admin console (offscreen platform for tests and screenshots)
+  fonts-dejavu-core                      # a font for rendered screenshots
 )
 
 missing=()
