@@ -136,7 +136,7 @@ class CallCentre {
     const std::string name = fmt::format("{} {}", pick(kFirstNames), pick(kLastNames));
     const int64_t id = m_db.run(
         "INSERT INTO contacts(account_id, name, email, phone, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id", account,
-        name, fmt::format("contact{}@example.invalid", between(1, 99999)), fmt::format("+1-555-{:04}", between(0, 9999)), nowUs());
+        name, fmt::format("contact{}@customer", between(1, 99999)), fmt::format("+1-555-{:04}", between(0, 9999)), nowUs());
     say(fmt::format("txn {}: new contact {} '{}' for account {}", txn, id, name, account));
   }
   void logInteraction(int64_t txn) {
