@@ -1,0 +1,142 @@
+#include "ipcsync/admin/plugins_status.h"
+
+#include <sys/stat.h>
+
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+
+namespace ipcsync::admin {
+namespace {
+
+// Reads `key` of instance `i` as a string; null or absent is accepted when `optional`.
+bool readString(const QJsonObject& o, const char* key, qsizetype i, bool optional, QString& out, QString& error) {
+  const QJsonValue v = o.value(QLatin1String(key));
+  if (v.isString()) {
+    out = v.toString();
+    return true;
+  }
+  if (optional && (v.isNull() || v.isUndefined())) return true;
+  error = QStringLiteral("instances[%1].%2: expected a string%3, found %4")
+              .arg(i)
+              .arg(QLatin1String(key))
+              .arg(optional ? QStringLiteral(" or null") : QString())
+              .arg(v.isUndefined() ? QStringLiteral("nothing") : QString::fromUtf8(QJsonDocument(QJsonArray{v}).toJson(QJsonDocument::Compact)));
+  return false;
+}
+
+}  // namespace
+
+std::optional<PluginsStatus> parsePluginsJson(const QByteArray& document, QString& error) {
+  QJsonParseError pe{};
+  const QJsonDocument doc = QJsonDocument::fromJson(document, &pe);
+  if (pe.error != QJsonParseError::NoError) {
+    error = QStringLiteral("not JSON at byte %1: %2").arg(pe.offset).arg(pe.errorString());
+    return std::nullopt;
+  }
+  if (!doc.isObject()) {
+    error = QStringLiteral("expected a JSON object with \"instances\" and \"available\"");
+    return std::nullopt;
+  }
+  const QJsonObject root = doc.object();
+  if (!root.value("instances").isArray()) {
+    error = QStringLiteral("\"instances\": expected an array");
+    return std::nullopt;
+  }
+  PluginsStatus out;
+  const QJsonArray list = root.value("instances").toArray();
+  for (qsizetype i = 0; i < list.size(); ++i) {
+    if (!list[i].isObject()) {
+      error = QStringLiteral("instances[%1]: expected an object").arg(i);
+      return std::nullopt;
+    }
+    const QJsonObject o = list[i].toObject();
+    PluginInstance p;
+    if (!readString(o, "name", i, false, p.name, error) || !readString(o, "library", i, false, p.library, error) ||
+        !readString(o, "state", i, false, p.state, error) || !readString(o, "last_exit", i, true, p.lastExit, error) ||
+        !readString(o, "message", i, true, p.message, error) || !readString(o, "since", i, true, p.since, error) ||
+        !readString(o, "restart_at", i, true, p.restartAt, error))
+      return std::nullopt;
+    const QJsonValue pid = o.value("pid");
+    if (pid.isDouble()) p.pid = pid.toInteger();
+    else if (!pid.isNull() && !pid.isUndefined()) {
+      error = QStringLiteral("instances[%1].pid: expected a number or null").arg(i);
+      return std::nullopt;
+    }
+    const QJsonValue restarts = o.value("restarts");
+    if (!restarts.isDouble() && !restarts.isUndefined()) {
+      error = QStringLiteral("instances[%1].restarts: expected a number").arg(i);
+      return std::nullopt;
+    }
+    p.restarts = restarts.toInteger();
+    out.instances.push_back(std::move(p));
+  }
+  const QJsonValue available = root.value("available");
+  if (!available.isUndefined()) {
+    if (!available.isArray()) {
+      error = QStringLiteral("\"available\": expected an array of file names");
+      return std::nullopt;
+    }
+    const QJsonArray files = available.toArray();
+    for (qsizetype i = 0; i < files.size(); ++i) {
+      if (!files[i].isString()) {
+        error = QStringLiteral("available[%1]: expected a file name (string)").arg(i);
+        return std::nullopt;
+      }
+      out.available.push_back(files[i].toString());
+    }
+  }
+  return out;
+}
+
+const PluginsStatus& PluginsFile::refresh(const std::filesystem::path& path) {
+  struct stat st {};
+  if (path != m_status.path) m_seen = false;
+  m_status.path = path;
+  if (::stat(path.c_str(), &st) != 0) {
+    m_status.present = false;
+    m_status.error.clear();
+    m_status.instances.clear();
+    m_status.available.clear();
+    m_seen = false;
+    return m_status;
+  }
+  const auto mtime = static_cast<std::uint64_t>(st.st_mtim.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(st.st_mtim.tv_nsec);
+  if (m_seen && m_inode == st.st_ino && m_size == static_cast<std::uint64_t>(st.st_size) && m_mtimeNs == mtime)
+    return m_status;
+  m_seen = true;
+  m_inode = st.st_ino;
+  m_size = static_cast<std::uint64_t>(st.st_size);
+  m_mtimeNs = mtime;
+  m_status.present = true;
+  const QString where = QString::fromStdString(path.string());
+  QFile file(where);
+  if (!file.open(QIODevice::ReadOnly)) {
+    m_status.error = QStringLiteral("%1: cannot read (%2); showing the last good content. Check the file's permissions.")
+                         .arg(where, file.errorString());
+    return m_status;
+  }
+  QString error;
+  auto parsed = parsePluginsJson(file.readAll(), error);
+  if (!parsed) {
+    m_status.error = QStringLiteral("%1: %2; showing the last good content. The daemon rewrites this file whole on "
+                                    "every change: check what else writes it.")
+                         .arg(where, error);
+    return m_status;
+  }
+  parsed->path = path;
+  parsed->present = true;
+  m_status = std::move(*parsed);
+  return m_status;
+}
+
+void PluginsFile::clear() {
+  m_status.instances.clear();
+  m_status.available.clear();
+  m_status.error.clear();
+  m_status.present = false;
+  m_seen = false;
+}
+
+}  // namespace ipcsync::admin
