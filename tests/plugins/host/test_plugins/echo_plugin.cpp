@@ -12,6 +12,7 @@
 //  - snapshot(table): emits one piece per recorded apply (its bytes), then as_of = last emitted.
 //  - last_applied("__acknowledged") is the last acknowledged sequence (to observe acknowledge).
 #include <ipcsync/plugin.h>
+#include <sys/mman.h>
 
 #include <csignal>
 #include <cstdio>
@@ -36,7 +37,6 @@ struct Echo {
   std::deque<std::vector<unsigned char>> toEmit;
   std::map<std::string, std::uint64_t> lastApplied;
   std::vector<std::vector<unsigned char>> applied;
-  std::uintptr_t nowhere = 0;  // a null address the compiler cannot see through
 };
 
 Echo* self(ipcsync_plugin* p) { return reinterpret_cast<Echo*>(p); }
@@ -101,11 +101,12 @@ int poll(ipcsync_plugin* p, ipcsync_error* error) {
 int apply(ipcsync_plugin* p, const ipcsync_envelope* c, ipcsync_apply_result* result, ipcsync_error* error) {
   Echo* e = self(p);
   if (e->crashOnApply) {
-    // The crash the test wants: a write through a null pointer, with the default action, so that
-    // a sanitizer's handler does not turn the signal into an ordinary exit.
+    // The crash the test wants: a write to a page the process may not touch, with the default
+    // action, so that a sanitizer's handler does not turn the signal into an ordinary exit (and no
+    // undefined behaviour a sanitizer would report first).
     std::signal(SIGSEGV, SIG_DFL);
-    volatile int* nowhere = reinterpret_cast<volatile int*>(e->nowhere);
-    *nowhere = 1;
+    void* page = ::mmap(nullptr, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    *static_cast<volatile int*>(page) = 1;
     std::raise(SIGSEGV);
   }
   const std::string route = c->route ? c->route : "";
