@@ -91,13 +91,16 @@ supervision: {restart_initial_ms: 100, restart_max_ms: 200, max_crashes: 50, cra
   EXPECT_GE(gapsMs[1], 195);
   EXPECT_GT(gapsMs[1], gapsMs[0] + 50);
   EXPECT_GE(gapsMs[3], 195);
-  EXPECT_LT(gapsMs[3], 380) << "the delay is not capped at restart_max_ms";
+  // The cap shows in the delays the daemon chose (measured gaps only have lower bounds: a slow
+  // machine may stretch them, never shorten them).
   // The fifth host may record its start before the daemon has published it.
   EXPECT_TRUE(waitFor([&] { auto i = instance("bad"); return !i.is_null() && i["restarts"].get<int>() >= 4; }, 5s))
       << status();
   EXPECT_EQ(instance("bad")["last_exit"], "signal 11 (SIGSEGV)");
   const auto log = engine->log();
   EXPECT_NE(log.find("restarting in 100 ms"), std::string::npos) << log;
+  EXPECT_NE(log.find("restarting in 200 ms"), std::string::npos) << log;
+  EXPECT_EQ(log.find("restarting in 400 ms"), std::string::npos) << "the delay is not capped at restart_max_ms: " << log;
   EXPECT_NE(log.find("restarting in 200 ms"), std::string::npos) << log;
   EXPECT_NE(log.find("plugin.bad["), std::string::npos) << "the host's stderr reaches the daemon's log:\n" << log;
 }
