@@ -115,7 +115,9 @@ int main(int argc, char** argv) {
   if (!client) {
     const auto code = client.error().code;
     spdlog::error("cannot register as '{}' in namespace '{}': {}", options.name, ns, client.error().message());
-    return code == ipcsync::Errc::InvalidArgument || code == ipcsync::Errc::NameTaken ? kUsageError : kEngineLost;
+    // A name still held (a crashed predecessor not yet reclaimed) is transient, like a lost
+    // engine: the supervisor may retry. Only a name that can never register is a usage error.
+    return code == ipcsync::Errc::InvalidArgument ? kUsageError : kEngineLost;
   }
 
   HostServer server(**client, *plugin, syncPeer, std::chrono::milliseconds(pollMs));
