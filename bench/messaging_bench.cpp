@@ -356,7 +356,7 @@ int run(int argc, char** argv) {
       std::printf("\n");
     }
     std::printf("  against the best peer: latency %.2fx, throughput %.2fx\n", ours.medianUs / bestLatency, ours.msgsPerSec / bestRate);
-    if (size == 65536 || size == (1u << 20))
+    if (size == 65536 || size >= (1u << 20))
       std::printf("  memcpy %s: %.2f GB/s; ipcsync streaming reaches %.0f%% of it\n", human(size).c_str(), memcpyGBs(size),
                   100.0 * ours.gbPerSec / memcpyGBs(size));
     std::printf("\n");

@@ -25,7 +25,7 @@ std::string describeLocation(const Location& l) {
 }  // namespace
 
 bool Engine::Impl::forwardAll() {
-  bool moved = false;
+  bool moved = m_pausedReplays > 0 && resumeReplays();
   for (std::uint32_t slot = 0; slot < m_slots.size(); ++slot) {
     if (!m_slots[slot]) continue;
     if (forwardFrom(slot)) moved = true;
@@ -233,6 +233,13 @@ bool Engine::Impl::forwardFrom(std::uint32_t slot) {
       if (dst.closing) {  // gone; its peers learn it when its slot is reclaimed
         ++src.record.traffic.dropped;
       } else {
+        if (topic != m_topics.end()) {  // a subscriber still getting the cache gets it first
+          auto member = topic->second.subscribers.find(memberKey(dstSlot, dst.record.generation));
+          if (member != topic->second.subscribers.end() && member->second.replayNext != 0) {
+            blocked = true;
+            break;
+          }
+        }
         if (m_receivers.size() == 1) holdTarget(dstSlot);
         const Step step = copyInto(dstSlot, src.memory->bytes(*run), loc);
         if (step == Step::Kicked) return true;

@@ -86,10 +86,14 @@ struct SessionEntry {
 struct TopicMember {
   std::uint32_t slot;
   std::uint64_t generation;
+  // A subscriber whose block or ring filled while the cache was replayed to it: the serial of the
+  // next cached message it gets. Live messages wait behind the replay (the cache comes first).
+  std::uint64_t replayNext = 0;  // 0: nothing pending
 };
 inline std::uint64_t memberKey(std::uint32_t slot, std::uint64_t generation) { return (generation << 16) | slot; }
 
 struct CachedMessage {
+  std::uint64_t serial;  // per topic, increasing: where a paused replay resumes
   Allocation run;        // in the engine's own block
   Location location;     // as the publisher posted it (channel, sequence, length)
   std::uint64_t storedAtNs;
@@ -99,6 +103,7 @@ struct TopicEntry {
   std::string name;
   std::uint32_t cacheDepth = 0;           // the last N messages are kept for late subscribers
   std::deque<CachedMessage> cache;
+  std::uint64_t nextSerial = 1;
   std::uint64_t cacheHits = 0;            // cached messages handed to subscribers
   std::uint32_t cacheSlot = 0xffffffffU;  // its row in the admin segment's cache table
   std::set<std::uint64_t> publishers;                // memberKey
@@ -206,7 +211,12 @@ class Engine::Impl {
   Step copyInto(std::uint32_t dstSlot, std::span<const std::byte> data, const Location& loc);
   // Topic caches (engine_topics.cpp): keep a copy in the engine's own block; replay to a newcomer.
   void cacheMessage(TopicEntry& topic, std::span<const std::byte> data, const Location& loc);
-  void replayCache(TopicEntry& topic, std::uint32_t slot);
+  // Hands the subscriber the cached messages from member.replayNext on; false if its block or
+  // ring filled first (member.replayNext then says where to resume).
+  bool replayCache(TopicEntry& topic, TopicMember& member);
+  // Resumes paused replays; called every round of the forwarding loop while any is pending.
+  bool resumeReplays();
+  std::uint32_t m_pausedReplays = 0;
   void publishCaches();
   // Disconnects a client that broke the protocol, telling it why.
   void kick(std::uint32_t slot, Errc code, const std::string& detail);

@@ -42,7 +42,11 @@ void Engine::Impl::onOpenTopic(std::uint32_t slot, const protocol::OpenTopic& m)
   r.session = byName->second;
   (void)post(slot, io::asBytes(r));
   // A late subscriber gets what the cache holds at once, before anything published from now on.
-  if (m.role == protocol::kTopicSubscribe) replayCache(topic, slot);
+  if (m.role == protocol::kTopicSubscribe && joined && !topic.cache.empty()) {
+    TopicMember& member = topic.subscribers.at(memberKey(slot, generation));
+    member.replayNext = topic.cache.front().serial;
+    if (!replayCache(topic, member)) ++m_pausedReplays;
+  }
 }
 
 void Engine::Impl::cacheMessage(TopicEntry& topic, std::span<const std::byte> data, const Location& loc) {
@@ -56,19 +60,45 @@ void Engine::Impl::cacheMessage(TopicEntry& topic, std::span<const std::byte> da
   }
   if (!run) return;  // larger than an arena, or the block is full of other topics' caches
   std::memcpy(m_ownBlock->bytes(*run).data(), data.data(), loc.length);
-  topic.cache.push_back(CachedMessage{*run, loc, realtimeNs()});
+  topic.cache.push_back(CachedMessage{topic.nextSerial++, *run, loc, realtimeNs()});
   while (topic.cache.size() > topic.cacheDepth) {
     (void)manager.free(topic.cache.front().run.arena, topic.cache.front().run.offset);
     topic.cache.pop_front();
   }
 }
 
-void Engine::Impl::replayCache(TopicEntry& topic, std::uint32_t slot) {
+bool Engine::Impl::replayCache(TopicEntry& topic, TopicMember& member) {
   for (const CachedMessage& m : topic.cache) {
+    if (m.serial < member.replayNext) continue;  // handed over already, before a pause
     const auto data = m_ownBlock->bytes(m.run).first(m.location.length);
-    if (copyInto(slot, data, m.location) != Step::Moved) break;  // no room now: the rest is skipped
+    if (copyInto(member.slot, data, m.location) != Step::Moved) {
+      member.replayNext = m.serial;  // its block or ring is full: resume here
+      return false;
+    }
     ++topic.cacheHits;
   }
+  member.replayNext = 0;
+  return true;
+}
+
+bool Engine::Impl::resumeReplays() {
+  // Collected first: a replay can reclaim a subscriber (a corrupt block), which edits the maps.
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> paused;
+  for (const auto& [channel, topic] : m_topics)
+    for (const auto& [key, member] : topic.subscribers)
+      if (member.replayNext != 0) paused.emplace_back(channel, key);
+  bool moved = false;
+  m_pausedReplays = 0;
+  for (const auto& [channel, key] : paused) {
+    auto topic = m_topics.find(channel);
+    if (topic == m_topics.end()) continue;
+    auto member = topic->second.subscribers.find(key);
+    if (member == topic->second.subscribers.end()) continue;
+    const std::uint64_t before = member->second.replayNext;
+    if (!replayCache(topic->second, member->second)) ++m_pausedReplays;
+    moved = moved || member->second.replayNext != before;
+  }
+  return moved;
 }
 
 void Engine::Impl::publishCaches() {

@@ -807,5 +807,54 @@ INSTANTIATE_TEST_SUITE_P(Cases, MaliciousLocationTest,
                            return n;
                          });
 
+// A late subscriber whose block cannot take the whole cache at once gets the rest as it makes room,
+// in order, and only then what is published live: nothing of the cache is skipped.
+TEST_F(MessagingTest, ACacheReplayThatFillsTheSubscriberResumesInOrderBeforeLiveMessages) {
+  startEngine({"--arena-size", "64KiB", "--max-arenas", "8"});  // 512 KiB blocks, the engine's too
+  auto pub = Client::connect(options("publisher"));
+  ASSERT_TRUE(pub);
+  auto topic = (*pub)->advertise("ticks", 40);
+  ASSERT_TRUE(topic) << topic.error().message();
+  auto publish = [&](std::uint64_t seq) {
+    auto loan = (*pub)->loan(8 << 10, 5000ms);
+    ASSERT_TRUE(loan) << loan.error().message();
+    fill(loan->bytes(), seq);
+    ASSERT_TRUE((*pub)->send(*topic, *loan));
+  };
+  for (std::uint64_t seq = 1; seq <= 40; ++seq) publish(seq);  // 320 KiB cached
+  ASSERT_TRUE(test::waitFor([&] {
+    auto a = AdminSegment::open(ns);
+    auto c = a ? (*a)->caches() : std::vector<CacheRecord>{};
+    return c.size() == 1 && c[0].entries == 40;
+  }, 5s));
+
+  auto late = Client::connect(options("late"));
+  ASSERT_TRUE(late);
+  std::vector<Allocation> ballast;  // 384 KiB of its own block in use: the cache cannot fit
+  for (int i = 0; i < 6; ++i) {
+    auto a = (*late)->allocate(64 << 10);
+    ASSERT_TRUE(a) << a.error().message();
+    ballast.push_back(*a);
+  }
+  ASSERT_TRUE((*late)->subscribe("ticks"));
+  publish(41);  // live: must come after the whole cache
+  std::uint64_t expect = 1;
+  for (; expect <= 41; ++expect) {
+    if (expect == 4) {  // by now the replay has stalled on the full block: make room
+      for (const auto& a : ballast) ASSERT_TRUE((*late)->free(a));
+    }
+    auto m = (*late)->receive(5s);
+    ASSERT_TRUE(m) << "message " << expect << ": " << m.error().message();
+    EXPECT_EQ(m->sequence(), expect);
+    EXPECT_TRUE(intact(m->bytes(), expect));
+    (*late)->release(std::move(*m));
+  }
+  EXPECT_TRUE(test::waitFor([&] {
+    auto a = AdminSegment::open(ns);
+    auto c = a ? (*a)->caches() : std::vector<CacheRecord>{};
+    return c.size() == 1 && c[0].hits == 40;
+  }, 5s)) << "every cached message was handed over";
+}
+
 }  // namespace
 }  // namespace ipcsync
