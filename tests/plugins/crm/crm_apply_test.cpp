@@ -177,7 +177,8 @@ TEST_F(CrmApplyTest, ASchemaMismatchIsRefusedWithESchemaAndNothingIsApplied) {
     plugin_sdk::ChangesetWriter w;
     const std::vector<OwnedValue> row{OwnedValue::of(1), OwnedValue::text("x"), OwnedValue::text("north"), OwnedValue::null(),
                                       OwnedValue::of(1)};
-    auto values = views(std::vector<OwnedValue>(row.begin(), row.begin() + static_cast<long>(pk.size())));
+    const std::vector<OwnedValue> used(row.begin(), row.begin() + static_cast<long>(pk.size()));
+    auto values = views(used);
     EXPECT_TRUE(w.add("accounts", static_cast<int>(pk.size()), pk.data(), IPCSYNC_OP_INSERT, nullptr, values.data()));
     std::vector<unsigned char> bytes = valid;
     bytes.insert(bytes.end(), w.bytes().begin(), w.bytes().end());
