@@ -9,7 +9,8 @@
 // file while the sync engine runs.
 //
 // Thread safety: one Journal per thread; several processes may open one file (SQLite WAL locking,
-// busy timeout).
+// busy timeout of 3 s, then Busy). Never carry a Journal across fork(): open a new one in the child.
+// Schema, retention rules and measured rates: docs/design/journal.md.
 #pragma once
 
 #include <chrono>
@@ -65,8 +66,16 @@ struct ParkedConflict {
   std::int64_t parkedAtUs = 0;
 };
 
+// What the connection actually runs with (for logs, `ipcsync status` and tests).
+struct JournalSettings {
+  std::string journalMode;  // "wal"
+  std::string synchronous;  // "full", "normal" or "off", from config.durability
+  std::chrono::milliseconds busyTimeout{0};
+  std::uint32_t schemaVersion = 0;  // of the file
+};
+
 struct JournalUsage {
-  std::uint64_t entries = 0, bytes = 0;  // change-sets held and their payload bytes
+  std::uint64_t entries = 0, bytes = 0;  // change-sets held and their payload bytes (sum of piece sizes)
   std::uint64_t head = 0;                // last sequence appended (0: none)
   std::uint64_t maxBytes = 0;            // the configured bound
   bool nearlyFull = false;               // at or beyond warnAtPercent
@@ -74,7 +83,9 @@ struct JournalUsage {
 
 class Journal {
  public:
-  // Opens or creates the journal file (WAL, synchronous per config.durability).
+  // Opens or creates the journal file (WAL, synchronous per config.durability), creating its
+  // directory if missing. Refuses (Corrupt) a file that is not a journal or has a newer schema,
+  // leaving it untouched; InvalidArgument for an empty path or a zero bound.
   static std::expected<std::unique_ptr<Journal>, JournalError> open(const JournalConfig& config);
   ~Journal();
   Journal(const Journal&) = delete;
@@ -84,6 +95,11 @@ class Journal {
   // (origin, originSequence) is already journaled are skipped and return that earlier sequence.
   // Their `sequence` and `journaledAtUs` fields are ignored on input. Full when the bound would be
   // passed: the caller pushes back on the source and retries after retention made room.
+  // All or nothing: on any error nothing of the batch is stored. InvalidArgument for an empty
+  // origin, originSequence 0, no pieces, an empty piece or one above config.pieceBytes, or an
+  // entry larger than the whole bound. An empty provenance is stored as {origin}. A duplicate of
+  // a change-set that prune() already removed returns the sequence of the last removed entry of
+  // that origin (one every cursor had passed): origins must number their change-sets increasingly.
   std::expected<std::vector<std::uint64_t>, JournalError> append(std::span<const JournalEntry> entries);
 
   // The highest originSequence journaled for `origin` (0: none): where a restarted source resumes.
@@ -91,35 +107,48 @@ class Journal {
 
   // Up to `limit` entries with sequence > after, in order, that touch any of `tables` (empty: all)
   // and whose provenance does not contain `excludeNode` (loop prevention; empty: no exclusion).
+  // One consistent snapshot. Each entry's tables come back sorted, without repeats.
   std::expected<std::vector<JournalEntry>, JournalError> read(std::uint64_t after, std::size_t limit,
                                                               std::span<const std::string> tables = {},
                                                               const std::string& excludeNode = {});
 
-  // Cursors: the last sequence (route, subscriber) has confirmed; 0 for a new pair.
+  // Cursors: the last sequence (route, subscriber) has confirmed; 0 for a new pair. The first call
+  // registers the pair at 0: from then on it holds retention back until it confirms.
   std::expected<std::uint64_t, JournalError> cursor(const std::string& route, const std::string& subscriber);
-  // Moves a cursor forward (never back: a lower value is ignored).
+  // Moves a cursor forward (never back: a lower value is ignored), registering the pair if new.
+  // InvalidArgument (nothing changed) for a sequence beyond the head or an empty name.
   std::expected<void, JournalError> advance(const std::string& route, const std::string& subscriber,
                                             std::uint64_t sequence);
   // Forgets a pair (a route removed from the topology), so it no longer holds retention back.
+  // Forgetting an unknown pair is not an error.
   std::expected<void, JournalError> dropCursor(const std::string& route, const std::string& subscriber);
 
-  // Deletes entries every cursor has passed and older than the retention; how many.
+  // Deletes entries every cursor has passed and older than the retention; how many. An entry is
+  // kept while any registered pair has not passed it, while a dead letter names it, and always
+  // while no pair is registered at all (nobody has said who reads). Works in batches of short
+  // transactions, so appends from another process wait for one batch at most.
   std::expected<std::uint64_t, JournalError> prune();
   std::expected<JournalUsage, JournalError> usage();
 
-  // Dead letters.
+  // Dead letters. addDeadLetter returns the letter's id; a second letter for the same (route,
+  // subscriber, sequence) updates that one (error, attempts, time) and clears its replay request.
+  // InvalidArgument when the journal no longer holds `sequence`. failedAtUs 0: now. The entry a
+  // letter names is kept (prune skips it) until the letter is removed.
   std::expected<std::uint64_t, JournalError> addDeadLetter(const DeadLetter& letter);
   std::expected<std::vector<DeadLetter>, JournalError> deadLetters();
   std::expected<void, JournalError> requestReplay(std::uint64_t id);  // NotFound for an unknown id
-  std::expected<void, JournalError> removeDeadLetter(std::uint64_t id);
+  std::expected<void, JournalError> removeDeadLetter(std::uint64_t id);  // NotFound for an unknown id
 
-  // Parked conflicts.
+  // Parked conflicts. park() stores it as Open (its id and resolution are ignored; parkedAtUs 0:
+  // now) and returns the id. conflicts(true) lists those not yet Resolved (Open and requested).
   std::expected<std::uint64_t, JournalError> park(const ParkedConflict& conflict);
   std::expected<std::vector<ParkedConflict>, JournalError> conflicts(bool openOnly = true);
   // Records the operator's choice (TakeSourceRequested or TakeTargetRequested); NotFound, or
   // InvalidArgument if it was already resolved.
   std::expected<void, JournalError> requestResolution(std::uint64_t id, ConflictResolution take);
-  std::expected<void, JournalError> markResolved(std::uint64_t id);
+  std::expected<void, JournalError> markResolved(std::uint64_t id);  // NotFound; idempotent
+
+  std::expected<JournalSettings, JournalError> settings();
 
   const std::filesystem::path& path() const noexcept;
 

@@ -1,0 +1,168 @@
+// Journal: cursors per (route, subscriber) and retention (prune).
+#include <fmt/format.h>
+
+#include "ipcsync/sync/journal.h"
+#include "journal_impl.h"
+
+namespace ipcsync {
+
+using journal_detail::StatementUse;
+using journal_detail::Transaction;
+
+namespace {
+
+constexpr const char* kCursor = "SELECT sequence FROM cursors WHERE route = ?1 AND subscriber = ?2";
+constexpr const char* kRegister =
+    "INSERT INTO cursors (route, subscriber, sequence, updated_at_us) VALUES (?1, ?2, 0, ?3) "
+    "ON CONFLICT (route, subscriber) DO NOTHING";
+constexpr const char* kAdvance =
+    "INSERT INTO cursors (route, subscriber, sequence, updated_at_us) VALUES (?1, ?2, ?3, ?4) "
+    "ON CONFLICT (route, subscriber) DO UPDATE SET sequence = excluded.sequence, "
+    "updated_at_us = excluded.updated_at_us WHERE excluded.sequence > cursors.sequence";
+constexpr const char* kHead = "SELECT head FROM journal_state WHERE id = 1";
+constexpr const char* kDrop = "DELETE FROM cursors WHERE route = ?1 AND subscriber = ?2";
+
+// Pruning, one batch per transaction (see prune()).
+constexpr std::int64_t kPruneBatch = 4096;
+constexpr const char* kLowestCursor = "SELECT count(*), min(sequence) FROM cursors";
+constexpr const char* kBatchTable = "CREATE TEMP TABLE IF NOT EXISTS prune_batch (sequence INTEGER PRIMARY KEY)";
+constexpr const char* kBatchClear = "DELETE FROM temp.prune_batch";
+constexpr const char* kBatchFill =
+    "INSERT INTO temp.prune_batch SELECT sequence FROM entries WHERE sequence <= ?1 AND journaled_at_us <= ?2 "
+    "AND sequence NOT IN (SELECT sequence FROM dead_letters) ORDER BY sequence LIMIT ?3";
+constexpr const char* kBatchSums =
+    "SELECT count(*), coalesce(sum(bytes), 0) FROM entries WHERE sequence IN (SELECT sequence FROM temp.prune_batch)";
+constexpr const char* kMarkOrigins =
+    "UPDATE origins SET pruned_origin_sequence = max(pruned_origin_sequence, x.os), "
+    "pruned_sequence = max(pruned_sequence, x.s) FROM (SELECT origin, max(origin_sequence) AS os, "
+    "max(sequence) AS s FROM entries WHERE sequence IN (SELECT sequence FROM temp.prune_batch) GROUP BY origin) "
+    "AS x WHERE origins.origin = x.origin";
+constexpr const char* kDeletePieces =
+    "DELETE FROM entry_pieces WHERE sequence IN (SELECT sequence FROM temp.prune_batch)";
+constexpr const char* kDeleteTables =
+    "DELETE FROM entry_tables WHERE sequence IN (SELECT sequence FROM temp.prune_batch)";
+constexpr const char* kDeleteProvenance =
+    "DELETE FROM entry_provenance WHERE sequence IN (SELECT sequence FROM temp.prune_batch)";
+constexpr const char* kDeleteEntries = "DELETE FROM entries WHERE sequence IN (SELECT sequence FROM temp.prune_batch)";
+constexpr const char* kShrinkState = "UPDATE journal_state SET entries = entries - ?1, bytes = bytes - ?2 WHERE id = 1";
+
+std::expected<void, JournalError> checkPair(const Journal& journal, const std::string& route,
+                                            const std::string& subscriber) {
+  if (route.empty() || subscriber.empty())
+    return std::unexpected(JournalError{
+        JournalError::Kind::InvalidArgument,
+        fmt::format("journal {}: a cursor needs a route and a subscriber name (got route '{}', subscriber '{}'); "
+                    "nothing changed",
+                    journal.path().string(), route, subscriber)});
+  return {};
+}
+
+}  // namespace
+
+std::expected<std::uint64_t, JournalError> Journal::cursor(const std::string& route, const std::string& subscriber) {
+  if (auto ok = checkPair(*this, route, subscriber); !ok) return std::unexpected(ok.error());
+  const std::string doing = fmt::format("read the cursor of route '{}', subscriber '{}'", route, subscriber);
+  {
+    auto s = m_impl->statement(kCursor, doing);
+    if (!s) return std::unexpected(s.error());
+    StatementUse use(**s);
+    (*s)->bind(1, route).bind(2, subscriber);
+    const int rc = (*s)->step();
+    if (rc == SQLITE_ROW) return static_cast<std::uint64_t>((*s)->integer(0));
+    if (rc != SQLITE_DONE) return std::unexpected(m_impl->error(rc, doing));
+  }
+  auto reg = m_impl->statement(kRegister, doing);
+  if (!reg) return std::unexpected(reg.error());
+  (*reg)->bind(1, route).bind(2, subscriber).bind(3, journal_detail::nowUs());
+  if (int rc = (*reg)->step(); rc != SQLITE_DONE) return std::unexpected(m_impl->error(rc, doing));
+  return 0;
+}
+
+std::expected<void, JournalError> Journal::advance(const std::string& route, const std::string& subscriber,
+                                                   std::uint64_t sequence) {
+  if (auto ok = checkPair(*this, route, subscriber); !ok) return std::unexpected(ok.error());
+  const std::string doing =
+      fmt::format("advance the cursor of route '{}', subscriber '{}' to {}", route, subscriber, sequence);
+  {
+    // The head only grows, so checking it outside the write is safe.
+    auto head = m_impl->statement(kHead, doing);
+    if (!head) return std::unexpected(head.error());
+    StatementUse use(**head);
+    if (int rc = (*head)->step(); rc != SQLITE_ROW) return std::unexpected(m_impl->error(rc, doing));
+    if (sequence > static_cast<std::uint64_t>((*head)->integer(0)))
+      return std::unexpected(m_impl->error(
+          JournalError::Kind::InvalidArgument,
+          fmt::format("cannot {}: the last sequence journaled is {}; a subscriber can only confirm what was "
+                      "journaled; the cursor was left where it was",
+                      doing, (*head)->integer(0))));
+  }
+  auto s = m_impl->statement(kAdvance, doing);
+  if (!s) return std::unexpected(s.error());
+  (*s)->bind(1, route).bind(2, subscriber).bind(3, static_cast<std::int64_t>(sequence));
+  (*s)->bind(4, journal_detail::nowUs());
+  if (int rc = (*s)->step(); rc != SQLITE_DONE) return std::unexpected(m_impl->error(rc, doing));
+  return {};
+}
+
+std::expected<void, JournalError> Journal::dropCursor(const std::string& route, const std::string& subscriber) {
+  const std::string doing = fmt::format("drop the cursor of route '{}', subscriber '{}'", route, subscriber);
+  auto s = m_impl->statement(kDrop, doing);
+  if (!s) return std::unexpected(s.error());
+  (*s)->bind(1, route).bind(2, subscriber);
+  if (int rc = (*s)->step(); rc != SQLITE_DONE) return std::unexpected(m_impl->error(rc, doing));
+  return {};
+}
+
+std::expected<std::uint64_t, JournalError> Journal::prune() {
+  Impl& j = *m_impl;
+  const char* doing = "prune confirmed change-sets";
+  const std::int64_t cutoff =
+      journal_detail::nowUs() - std::chrono::duration_cast<std::chrono::microseconds>(j.config.retention).count();
+  if (int rc = j.db.exec(kBatchTable); rc != SQLITE_OK) return std::unexpected(j.error(rc, doing));
+
+  std::uint64_t removed = 0;
+  for (;;) {
+    Transaction tx(j.db);
+    if (int rc = tx.begin(Transaction::Mode::Write); rc != SQLITE_OK) return std::unexpected(j.error(rc, doing));
+    std::int64_t lowest = 0;
+    {
+      auto s = j.statement(kLowestCursor, doing);
+      if (!s) return std::unexpected(s.error());
+      StatementUse use(**s);
+      if (int rc = (*s)->step(); rc != SQLITE_ROW) return std::unexpected(j.error(rc, doing));
+      if ((*s)->integer(0) == 0) return removed;  // nobody registered: keep everything
+      lowest = (*s)->integer(1);
+    }
+    if (lowest == 0) return removed;
+    auto run = [&](const char* sql, auto&& bind) -> std::expected<void, JournalError> {
+      auto s = j.statement(sql, doing);
+      if (!s) return std::unexpected(s.error());
+      bind(**s);
+      if (int rc = (*s)->step(); rc != SQLITE_DONE) return std::unexpected(j.error(rc, doing));
+      return {};
+    };
+    auto none = [](journal_detail::Statement&) {};
+    auto ok = run(kBatchClear, none);
+    if (ok) ok = run(kBatchFill, [&](journal_detail::Statement& s) { s.bind(1, lowest).bind(2, cutoff).bind(3, kPruneBatch); });
+    if (!ok) return std::unexpected(ok.error());
+    std::int64_t count = 0, bytes = 0;
+    {
+      auto s = j.statement(kBatchSums, doing);
+      if (!s) return std::unexpected(s.error());
+      StatementUse use(**s);
+      if (int rc = (*s)->step(); rc != SQLITE_ROW) return std::unexpected(j.error(rc, doing));
+      count = (*s)->integer(0);
+      bytes = (*s)->integer(1);
+    }
+    if (count == 0) return removed;
+    for (const char* sql : {kMarkOrigins, kDeletePieces, kDeleteTables, kDeleteProvenance, kDeleteEntries})
+      if (ok = run(sql, none); !ok) return std::unexpected(ok.error());
+    if (ok = run(kShrinkState, [&](journal_detail::Statement& s) { s.bind(1, count).bind(2, bytes); }); !ok)
+      return std::unexpected(ok.error());
+    if (int rc = tx.commit(); rc != SQLITE_OK) return std::unexpected(j.error(rc, doing));
+    removed += static_cast<std::uint64_t>(count);
+    if (count < kPruneBatch) return removed;
+  }
+}
+
+}  // namespace ipcsync
