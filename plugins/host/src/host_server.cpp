@@ -23,11 +23,14 @@ std::string text(const char* s) { return s ? s : ""; }
 
 wire::Envelope toWire(const ipcsync_envelope& e, const std::string& instance) {
   wire::Envelope w;
-  w.origin = e.origin ? e.origin : instance;
+  // The instance is the origin: a plugin does not know the name it runs under, and two
+  // instances of one plugin (crm, crm2) must never be confused in the journal.
+  w.origin = !instance.empty() ? instance : text(e.origin);
   w.sequence = e.sequence;
   if (e.route) w.route = e.route;
   w.commitTimeUs = e.commit_time_us;
   for (std::size_t i = 0; i < e.provenance_count; ++i) w.provenance.push_back(text(e.provenance[i]));
+  if (w.provenance.empty()) w.provenance.push_back(w.origin);
   w.pieceIndex = e.piece_index;
   w.pieceCount = e.piece_count;
   w.data = std::span<const std::byte>(static_cast<const std::byte*>(e.data), e.size);
