@@ -222,7 +222,8 @@ typedef struct ipcsync_host_services {
   /* Reports a parked conflict (IPCSYNC_CONFLICT_PARK) during apply(). */
   int (*report_conflict)(ipcsync_host* host, const ipcsync_conflict* conflict, ipcsync_error* error);
 
-  /* Changeset helpers, for plugins that do not keep their data in SQLite. A builder collects
+  /* Changeset helpers, for plugins that do not keep their data in SQLite. These seven may be NULL
+   * in a host built without them: check before calling. A builder collects
    * changes table by table; finish() returns the changeset, owned by the builder until the next
    * call on it or its free(). */
   int (*changeset_builder_new)(ipcsync_host* host, ipcsync_changeset_builder** out, ipcsync_error* error);
@@ -266,7 +267,9 @@ typedef struct ipcsync_plugin_descriptor {
    * (result IPCSYNC_APPLIED, nothing visible yet); the last piece commits the transaction together
    * with (route, sequence) as the route's last applied sequence. A sequence at or below the route's
    * last applied one returns IPCSYNC_DUPLICATE without changing anything. On failure nothing of the
-   * transaction stays applied. Changes applied here must not be emitted again (no echo). */
+   * transaction stays applied. Changes applied here must not be emitted again (no echo).
+   * The host delivers the pieces of one change-set back to back; a plugin may answer IPCSYNC_EBUSY
+   * to a piece of another change-set while one is half applied. */
   int (*apply)(ipcsync_plugin* plugin, const ipcsync_envelope* change_set, ipcsync_apply_result* result,
                ipcsync_error* error);
 
