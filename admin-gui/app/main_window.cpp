@@ -216,7 +216,7 @@ void MainWindow::onSnapshot(const NamespaceSnapshot& s) {
     m_sized = true;
   }
   m_hasData = m_hasData || rated;
-  emit refreshed();
+  Q_EMIT refreshed();
 }
 
 void MainWindow::followSelection() {

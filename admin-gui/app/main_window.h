@@ -43,7 +43,7 @@ class MainWindow : public QMainWindow {
   // True once the window shows a live namespace with registrations whose rates are measured.
   bool hasData() const noexcept { return m_hasData; }
 
- signals:
+ Q_SIGNALS:
   void refreshed();
 
  private:

@@ -92,8 +92,8 @@ void AdminPoller::refreshNow() {
   const bool changed = m_first || next.online != m_last.online;
   m_first = false;
   m_last = std::move(next);
-  if (changed) emit onlineChanged(m_last.online);
-  emit snapshotTaken(m_last);
+  if (changed) Q_EMIT onlineChanged(m_last.online);
+  Q_EMIT snapshotTaken(m_last);
 }
 
 }  // namespace ipcsync::admin

@@ -10,6 +10,13 @@
 namespace ipcsync::admin {
 namespace {
 
+// A JSON value as it was written, for messages: 7, true, null, {...}; "nothing" when absent.
+QString shown(const QJsonValue& v) {
+  if (v.isUndefined()) return QStringLiteral("nothing");
+  QByteArray text = QJsonDocument(QJsonArray{v}).toJson(QJsonDocument::Compact);  // "[7]"
+  return QString::fromUtf8(text.mid(1, text.size() - 2));
+}
+
 // Reads `key` of instance `i` as a string; null or absent is accepted when `optional`.
 bool readString(const QJsonObject& o, const char* key, qsizetype i, bool optional, QString& out, QString& error) {
   const QJsonValue v = o.value(QLatin1String(key));
@@ -22,7 +29,7 @@ bool readString(const QJsonObject& o, const char* key, qsizetype i, bool optiona
               .arg(i)
               .arg(QLatin1String(key))
               .arg(optional ? QStringLiteral(" or null") : QString())
-              .arg(v.isUndefined() ? QStringLiteral("nothing") : QString::fromUtf8(QJsonDocument(QJsonArray{v}).toJson(QJsonDocument::Compact)));
+              .arg(shown(v));
   return false;
 }
 

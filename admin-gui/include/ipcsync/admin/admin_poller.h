@@ -50,11 +50,11 @@ class AdminPoller : public QObject {
   const NamespaceSnapshot& last() const noexcept { return m_last; }
   const Options& options() const noexcept { return m_options; }
 
- public slots:
+ public Q_SLOTS:
   // Reads now (F5), whatever the timer says.
   void refreshNow();
 
- signals:
+ Q_SIGNALS:
   void snapshotTaken(const ipcsync::admin::NamespaceSnapshot& snapshot);
   // Emitted when the engine comes or goes (and on the first read).
   void onlineChanged(bool online);

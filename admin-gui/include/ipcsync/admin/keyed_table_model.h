@@ -92,7 +92,7 @@ class KeyedTableModel : public QAbstractTableModel {
         int last = c;
         while (last + 1 < columns() && changed[static_cast<std::size_t>(last + 1)]) ++last;
         const int row = static_cast<int>(r);
-        emit dataChanged(index(row, c), index(row, last));
+        Q_EMIT dataChanged(index(row, c), index(row, last));
         c = last + 1;
       }
     }
