@@ -1,0 +1,56 @@
+// RoutePlan: the topology unfolded into deliveries, one per (route, subscriber), each with the
+// journal cursor it owns (docs/design/sync-engine.md, "Routes, provenance and loops").
+//
+// A bidirectional route adds, per target, a reverse delivery from that target back to the source
+// named "<route>.reverse.<target>", with the same rules reversed (renames inverted; columns and
+// filters name the reverse source's columns, which are the same as long as only the table is
+// renamed). An entry travels on a delivery when
+//   1. its origin is the delivery's source or an instance upstream of it (one whose changes
+//      reach the source over the routes: plugins do not re-emit what they apply, so the sync
+//      engine forwards on their behalf), and
+//   2. the subscriber is neither in its provenance nor the delivery's source (loop guard).
+// It is applied with provenance = the entry's provenance + the delivery's source when not
+// already there. Plain data and pure functions.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ipcsync/sync/journal.h"
+#include "ipcsync/sync/topology.h"
+
+namespace ipcsync::sync {
+
+struct Delivery {
+  std::string route;  // the name plugins record last_applied under
+  std::string source, subscriber;
+  std::vector<TableRule> rules;  // as the source names its tables
+  ConflictPolicy conflict = ConflictPolicy::SourceWins;
+  std::string timestampColumn;
+  bool snapshot = false;
+  std::uint32_t maxRetries = 5;
+  std::set<std::string> origins;  // the source and every instance upstream of it
+};
+
+// Unfolds and checks the topology: route names unique (defaults filled in), a source and at
+// least one target, no route to itself, last_writer_wins with a timestamp column. The error
+// names the route and what to change.
+std::expected<std::vector<Delivery>, std::string> planDeliveries(const Topology& topology);
+
+// The rules of the reverse direction: renames inverted.
+std::vector<TableRule> reverseRules(std::span<const TableRule> rules);
+
+// Every instance the plan names, sorted.
+std::vector<std::string> instancesOf(std::span<const Delivery> plan);
+
+// Rule 1 and 2 above.
+bool travels(const Delivery& delivery, const JournalEntry& entry);
+
+// The provenance an entry is applied with on `delivery`.
+std::vector<std::string> appliedProvenance(const Delivery& delivery, const JournalEntry& entry);
+
+}  // namespace ipcsync::sync

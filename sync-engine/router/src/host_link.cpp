@@ -1,0 +1,100 @@
+// Sessions to plugin hosts: open (retrying while the host is not registered), Describe, Start
+// from the journal, and noticing when a host goes away (then reopening when it is back).
+#include <spdlog/spdlog.h>
+
+#include "router_impl.h"
+
+namespace ipcsync::sync {
+
+using namespace std::chrono_literals;
+
+Link* Router::Impl::linkOf(SessionId session) {
+  for (auto& [name, link] : links)
+    if (link.session == session) return &link;
+  return nullptr;
+}
+
+void Router::Impl::lose(Link& link, const std::string& why) {
+  if (!link.session) return;
+  spdlog::warn("plugin host '{}' is gone ({}); its deliveries wait, and it is started again from the journal when it "
+               "registers again",
+               link.instance, why);
+  (void)client->closeSession(*link.session);
+  link.session.reset();
+  link.collecting.reset();  // a half-received transaction is emitted again after the host's restart
+  link.nextAttempt = Clock::now() + 100ms;
+}
+
+void Router::Impl::connectHosts() {
+  for (auto& [name, link] : links) {
+    if (link.session && !client->peerOf(*link.session)) lose(link, "its session ended");
+    if (link.session || Clock::now() < link.nextAttempt || fatal) continue;
+    if (!connect(link)) link.nextAttempt = Clock::now() + 200ms;
+  }
+}
+
+bool Router::Impl::connect(Link& link) {
+  const std::string peer = "plugin." + link.instance;
+  auto session = client->openSession(peer, 1000ms);
+  if (!session) {
+    const auto code = session.error().code;
+    if (code == Errc::EngineGone || code == Errc::Disconnected) {
+      fatal = ExitCode::EngineLost;
+      return false;
+    }
+    const std::string why = session.error().message();
+    if (why != link.lastConnectError) {
+      if (code == Errc::NoSuchPeer) spdlog::info("waiting for plugin host '{}' to register", peer);
+      else spdlog::warn("cannot open a session to '{}': {}; retrying", peer, why);
+      link.lastConnectError = why;
+    }
+    return false;
+  }
+  link.lastConnectError.clear();
+  link.session = *session;
+  auto described = call(link, wire::Kind::Describe, wire::Empty{}, 10s);
+  if (!described) {
+    spdlog::warn("plugin host '{}' did not describe itself: {}", link.instance, described.error().message);
+    lose(link, "Describe failed");
+    return false;
+  }
+  auto d = wire::decode<wire::Description>(described->frame);
+  if (!d) {
+    spdlog::error("plugin host '{}': {}", link.instance, d.error());
+    lose(link, "unreadable Description");
+    return false;
+  }
+  auto schemas = parseDescription(link.instance, d->json);
+  if (!schemas) {
+    spdlog::error("{}", schemas.error());
+    lose(link, "unusable Description");
+    return false;
+  }
+  link.schemas = std::move(*schemas);
+  link.described = true;
+  auto through = journal->journaledThrough(link.instance);
+  if (!through) {
+    spdlog::error("journal: {}", through.error().message);
+    fatal = ExitCode::JournalFailed;
+    return false;
+  }
+  // What we hold in memory but have not journaled yet counts too: it will be, and the host must
+  // not emit it again under another commit (it emits again from the next sequence).
+  const std::uint64_t from = std::max(*through, link.highestReady);
+  link.journaledThrough = std::max(link.journaledThrough, *through);
+  auto started = call(link, wire::Kind::Start, wire::Start{from}, 30s);
+  if (!started) {
+    spdlog::error("plugin host '{}' refused Start(journaled_through={}): {}{}", link.instance, from,
+                  started.error().message,
+                  started.error().message.find("already started") != std::string::npos
+                      ? "; it was started by an earlier sync engine: its supervisor restarts it once this session closes"
+                      : "");
+    lose(link, "Start failed");
+    return false;
+  }
+  ++link.generation;
+  spdlog::info("plugin host '{}' started after sequence {} (session {})", link.instance, from, *link.session);
+  return true;
+}
+
+}  // namespace ipcsync::sync

@@ -1,0 +1,98 @@
+#include "ipcsync/sync/route_plan.h"
+
+#include <algorithm>
+#include <map>
+
+namespace ipcsync::sync {
+
+std::vector<TableRule> reverseRules(std::span<const TableRule> rules) {
+  std::vector<TableRule> out;
+  for (const auto& r : rules) {
+    TableRule back = r;
+    if (!r.renameTo.empty()) {
+      back.table = r.renameTo;
+      back.renameTo = r.table;
+    }
+    out.push_back(std::move(back));
+  }
+  return out;
+}
+
+std::expected<std::vector<Delivery>, std::string> planDeliveries(const Topology& topology) {
+  std::vector<Delivery> plan;
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < topology.routes.size(); ++i) {
+    const RouteConfig& r = topology.routes[i];
+    const std::string where = "route " + std::to_string(i + 1) + (r.name.empty() ? "" : " ('" + r.name + "')");
+    if (r.from.empty()) return std::unexpected(where + ": 'from' is empty; name the plugin instance that produces");
+    if (r.to.empty()) return std::unexpected(where + ": 'to' is empty; name at least one plugin instance that accepts");
+    const std::string name = r.name.empty() ? r.from + "-to-" + r.to.front() : r.name;
+    if (!names.insert(name).second)
+      return std::unexpected(where + ": the name '" + name + "' is used by another route; give each route its own name");
+    if (r.conflict == ConflictPolicy::LastWriterWins && r.timestampColumn.empty())
+      return std::unexpected(where + ": last_writer_wins needs 'timestamp_column' (e.g. updated_at)");
+    if (r.maxRetries == 0) return std::unexpected(where + ": 'max_retries' must be at least 1");
+    std::set<std::string> targets;
+    for (const auto& t : r.to) {
+      if (t == r.from) return std::unexpected(where + ": it routes '" + t + "' to itself; remove it from 'to'");
+      if (!targets.insert(t).second) return std::unexpected(where + ": target '" + t + "' is listed twice");
+      Delivery d{.route = name, .source = r.from, .subscriber = t, .rules = r.tables, .conflict = r.conflict,
+                 .timestampColumn = r.timestampColumn, .snapshot = r.snapshot, .maxRetries = r.maxRetries};
+      plan.push_back(d);
+      if (r.bidirectional) {
+        Delivery back = d;
+        back.route = name + ".reverse." + t;
+        back.source = t;
+        back.subscriber = r.from;
+        back.rules = reverseRules(r.tables);
+        back.snapshot = false;
+        plan.push_back(std::move(back));
+      }
+    }
+  }
+  for (const auto& d : plan)
+    if (d.route.find(".reverse.") != std::string::npos && names.contains(d.route))
+      return std::unexpected("route '" + d.route + "' has the name of the reverse of a bidirectional route; rename it");
+  // Upstream closure: who reaches whom over the deliveries.
+  std::map<std::string, std::set<std::string>> reaches;  // instance -> instances it feeds, directly or not
+  for (const auto& d : plan) reaches[d.source].insert(d.subscriber);
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (auto& [from, set] : reaches) {
+      std::set<std::string> more;
+      for (const auto& to : set)
+        if (auto it = reaches.find(to); it != reaches.end()) more.insert(it->second.begin(), it->second.end());
+      for (const auto& m : more) grew |= set.insert(m).second;
+    }
+  }
+  for (auto& d : plan) {
+    d.origins.insert(d.source);
+    for (const auto& [from, set] : reaches)
+      if (set.contains(d.source)) d.origins.insert(from);
+  }
+  return plan;
+}
+
+std::vector<std::string> instancesOf(std::span<const Delivery> plan) {
+  std::set<std::string> all;
+  for (const auto& d : plan) {
+    all.insert(d.source);
+    all.insert(d.subscriber);
+  }
+  return {all.begin(), all.end()};
+}
+
+bool travels(const Delivery& d, const JournalEntry& e) {
+  if (!d.origins.contains(e.origin)) return false;
+  if (e.origin == d.subscriber || d.source == d.subscriber) return false;
+  return std::find(e.provenance.begin(), e.provenance.end(), d.subscriber) == e.provenance.end();
+}
+
+std::vector<std::string> appliedProvenance(const Delivery& d, const JournalEntry& e) {
+  std::vector<std::string> out = e.provenance;
+  if (out.empty() || out.front() != e.origin) out.insert(out.begin(), e.origin);
+  if (std::find(out.begin(), out.end(), d.source) == out.end()) out.push_back(d.source);
+  return out;
+}
+
+}  // namespace ipcsync::sync

@@ -1,0 +1,226 @@
+// Internal: the state of the sync engine process and the parts of its loop, each part in its own
+// file: host_link.cpp (sessions, calls, Describe/Start), capture.cpp (Emit -> journal ->
+// Acknowledge), delivery.cpp (journal -> Apply, retries, dead letters, snapshots, operator
+// requests), status_file.cpp (sync.json), router.cpp (the loop).
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ipcsync/ipccore/client.h"
+#include "ipcsync/plugin_host/wire.h"
+#include "ipcsync/sync/changeset_transform.h"
+#include "ipcsync/sync/journal.h"
+#include "ipcsync/sync/route_plan.h"
+#include "ipcsync/sync/router.h"
+
+namespace ipcsync::sync {
+
+using Clock = std::chrono::steady_clock;
+
+std::int64_t nowUs();  // wall clock, microseconds since the epoch
+
+// One plugin host as the sync engine sees it.
+struct Link {
+  std::string instance;
+  std::optional<SessionId> session;  // open and started
+  std::uint64_t generation = 0;      // bumped on every new session
+  SchemaMap schemas;                 // from its last Describe (kept while it is away)
+  bool described = false;
+  Clock::time_point nextAttempt{};
+  std::string lastConnectError;
+  // Capture.
+  struct Collecting {
+    std::uint64_t originSequence = 0;
+    std::int64_t commitTimeUs = 0;
+    std::uint32_t pieceCount = 0;
+    std::vector<std::vector<unsigned char>> pieces;
+  };
+  std::optional<Collecting> collecting;
+  std::deque<JournalEntry> ready;       // complete, waiting for the group commit
+  Clock::time_point oldestReady{};
+  std::uint64_t highestReady = 0;       // highest originSequence received (collected or journaled)
+  std::uint64_t journaledThrough = 0;   // highest originSequence the journal holds
+  std::uint64_t acknowledged = 0;       // highest Acknowledge sent
+  bool heldBack = false;                // journal full: not acknowledging
+  std::uint64_t emitted = 0, journaled = 0, duplicates = 0;
+};
+
+// One (route, subscriber).
+struct DeliveryState {
+  Delivery plan;
+  std::optional<ChangesetTransform> transform;
+  std::string transformError;      // why it could not be built (logged once)
+  std::uint64_t transformGeneration = 0;  // source+subscriber described generations it was built for
+  std::uint64_t syncedGeneration = 0;     // subscriber generation LastApplied was asked in
+  std::uint64_t cursor = 0;        // journal sequence confirmed
+  std::uint64_t skippedThrough = 0;  // entries not travelling, passed but not yet written as cursor
+  // Snapshot: entries of the source with originSequence <= floor are in the snapshot already.
+  std::optional<std::uint64_t> snapshotFloor;
+  bool snapshotChecked = false;
+  // Retries of the entry at the head.
+  std::uint64_t failingSequence = 0;
+  std::uint32_t attempts = 0;
+  Clock::time_point nextTry{};
+  std::string lastError;
+  bool backlog = false;  // the last read filled its batch
+  // Figures.
+  std::uint64_t applied = 0, rows = 0, conflicts = 0, errors = 0, deadLetters = 0, duplicates = 0;
+  std::int64_t oldestUndeliveredUs = 0;  // commit time of the next entry to deliver (0: none)
+  std::uint64_t rateApplied = 0, rateRows = 0;
+  double appliedPerSecond = 0, rowsPerSecond = 0;
+};
+
+struct CallError {
+  enum class What { Lost, Timeout, Failure, Protocol } what;
+  std::uint32_t status = 0;  // IPCSYNC_E* for Failure
+  std::string message;
+};
+
+struct Reply {
+  wire::Kind kind;
+  std::vector<std::byte> frame;
+};
+
+struct Router::Impl {
+  RouterOptions options;
+  std::filesystem::path statusPath;
+  std::unique_ptr<Journal> journal;
+  std::unique_ptr<Client> client;
+  std::map<std::string, Link> links;
+  std::vector<DeliveryState> deliveries;
+  std::optional<ExitCode> fatal;
+  bool stopping = false;
+  std::uint32_t nextCorrelation = 1;
+  // A snapshot being collected: pieces that arrive for (source, route).
+  struct SnapshotCollect {
+    std::string source, route;
+    std::vector<std::vector<unsigned char>> pieces;
+  };
+  std::optional<SnapshotCollect> snapshot;
+  Clock::time_point nextStatus{}, nextHousekeeping{}, lastRate{};
+  bool journalWarned = false;
+  std::uint64_t journalUsageBytes = 0;
+  JournalUsage usage{};
+
+  // host_link.cpp
+  void connectHosts();
+  bool connect(Link& link);
+  void lose(Link& link, const std::string& why);
+  // A request to the host and its reply. Meanwhile everything else that arrives is dispatched
+  // (emits journaled, conflicts parked), so a slow apply never stalls capture. Lost: the session
+  // ended (the link is marked lost); Failure: the host's Failure frame.
+  template <class T>
+  std::expected<Reply, CallError> call(Link& link, wire::Kind kind, const T& body, std::chrono::milliseconds timeout);
+  // A plain message (no reply awaited); false if it could not be sent.
+  template <class T>
+  bool sendPlain(Link& link, wire::Kind kind, const T& body);
+  std::expected<Loan, Error> frameLoan(wire::Kind kind, const auto& body);
+  Link* linkOf(SessionId session);
+  // router.cpp: everything that may arrive.
+  void pump(std::chrono::milliseconds wait);
+  void dispatch(const Message& message);
+  // capture.cpp
+  void onEmit(Link& link, const wire::Envelope& e);
+  void commitCaptures(bool force);
+  // delivery.cpp
+  void deliverAll();
+  bool deliver(DeliveryState& d);  // true: did work
+  bool prepare(DeliveryState& d);
+  void takeSnapshot(DeliveryState& d, Link& source, Link& subscriber);
+  enum class Outcome { Applied, Duplicate, Failed, Lost };
+  Outcome applyEntry(DeliveryState& d, Link& subscriber, const std::string& route, std::uint64_t sequence,
+                     const JournalEntry& entry, const std::vector<std::vector<unsigned char>>& pieces,
+                     std::optional<ConflictPolicy> policy, CallError* error);
+  void onConflict(Link& link, const wire::Conflict& c);
+  void housekeeping();
+  void operatorRequests();
+  // status_file.cpp
+  void writeStatus();
+};
+
+// Apply sequences: 2 x journal sequence; a snapshot taken at journal head H is applied as 2H+1.
+constexpr std::uint64_t applySequence(std::uint64_t journalSequence) { return 2 * journalSequence; }
+constexpr std::uint64_t journalSequenceOf(std::uint64_t applySeq) { return applySeq / 2; }
+
+int toPolicy(ConflictPolicy p);
+
+std::expected<Loan, Error> Router::Impl::frameLoan(wire::Kind kind, const auto& body) {
+  auto loan = client->loan(wire::encodedSize(kind, body), std::chrono::milliseconds(2000));
+  if (loan) wire::encodeInto(loan->bytes(), kind, body);
+  return loan;
+}
+
+template <class T>
+bool Router::Impl::sendPlain(Link& link, wire::Kind kind, const T& body) {
+  if (!link.session) return false;
+  auto loan = frameLoan(kind, body);
+  if (!loan) return false;
+  if (auto sent = client->send(*link.session, *loan, std::chrono::milliseconds(2000)); !sent) {
+    client->abandon(std::move(*loan));
+    return false;
+  }
+  return true;
+}
+
+template <class T>
+std::expected<Reply, CallError> Router::Impl::call(Link& link, wire::Kind kind, const T& body,
+                                                   std::chrono::milliseconds timeout) {
+  using What = CallError::What;
+  if (!link.session) return std::unexpected(CallError{What::Lost, 0, "plugin host '" + link.instance + "' is not connected"});
+  const SessionId session = *link.session;
+  auto loan = frameLoan(kind, body);
+  if (!loan)
+    return std::unexpected(CallError{What::Protocol, 0, "cannot send " + std::string(wire::name(kind)) + " to '" +
+                                                            link.instance + "': " + loan.error().message()});
+  const std::uint32_t correlation = (nextCorrelation++ & 0x7FFFFFFFu) | 1u;
+  if (auto sent = client->send(session, *loan, timeout, correlation); !sent) {
+    client->abandon(std::move(*loan));
+    const bool lost = sent.error().code == Errc::SessionClosed || sent.error().code == Errc::PeerGone;
+    if (sent.error().code == Errc::EngineGone || sent.error().code == Errc::Disconnected) fatal = ExitCode::EngineLost;
+    if (lost) lose(link, sent.error().message());
+    return std::unexpected(CallError{lost ? What::Lost : What::Timeout, 0, sent.error().message()});
+  }
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    auto m = client->receive(std::chrono::milliseconds(20));
+    if (!m) {
+      if (m.error().code != Errc::Timeout) {
+        fatal = ExitCode::EngineLost;
+        return std::unexpected(CallError{What::Lost, 0, "lost the engine: " + m.error().message()});
+      }
+    } else if (m->session() == session && m->correlation() == correlation) {
+      Reply r{wire::Kind::Ok, std::vector<std::byte>(m->bytes().begin(), m->bytes().end())};
+      client->release(std::move(*m));
+      auto k = wire::peekKind(r.frame);
+      if (!k) return std::unexpected(CallError{What::Protocol, 0, "plugin host '" + link.instance + "': " + k.error()});
+      r.kind = *k;
+      if (r.kind == wire::Kind::Failure) {
+        auto f = wire::decode<wire::Failure>(r.frame);
+        if (!f) return std::unexpected(CallError{What::Protocol, 0, f.error()});
+        return std::unexpected(CallError{What::Failure, f->status, f->message});
+      }
+      return r;
+    } else {
+      dispatch(*m);
+      client->release(std::move(*m));
+    }
+    commitCaptures(false);
+    if (!client->peerOf(session)) {
+      lose(link, "its session ended while waiting for the answer to " + std::string(wire::name(kind)));
+      return std::unexpected(CallError{What::Lost, 0, "plugin host '" + link.instance + "' went away"});
+    }
+    if (fatal) return std::unexpected(CallError{What::Lost, 0, "stopping"});
+    if (Clock::now() >= deadline)
+      return std::unexpected(CallError{What::Timeout, 0, "plugin host '" + link.instance + "' did not answer " +
+                                                             std::string(wire::name(kind)) + " within " +
+                                                             std::to_string(timeout.count()) + " ms"});
+  }
+}
+
+}  // namespace ipcsync::sync
