@@ -98,9 +98,9 @@ void ArenaMapWidget::paintEvent(QPaintEvent*) {
     p.drawRect(box.adjusted(0, 0, -1, -1));
   }
   p.setPen(pal.color(QPalette::WindowText));
-  const QRect legend(0, height() - kLegend, width(), kLegend);
+  const QRect legend(0, std::min(height() - kLegend, g.top + g.rows * stride + 4), width(), kLegend);
   p.drawText(legend, Qt::AlignLeft | Qt::AlignVCenter,
-             tr("%1 of %2 arenas active, %3 each; fill = share in use; hatched = inactive")
+             tr("%1 of %2 arenas active, %3 each; hatched: inactive")
                  .arg(active)
                  .arg(m_cells.size())
                  .arg(humanBytes(m_arenaBytes)));

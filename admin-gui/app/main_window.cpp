@@ -98,14 +98,16 @@ MainWindow::MainWindow(const ConsoleOptions& options, QWidget* parent)
   auto* bottom = new QSplitter(Qt::Horizontal);
   bottom->addWidget(box(tr("Memory"), m_memory));
   bottom->addWidget(right);
-  bottom->setStretchFactor(0, 1);
-  bottom->setStretchFactor(1, 1);
+  bottom->setStretchFactor(0, 4);
+  bottom->setStretchFactor(1, 5);
+  bottom->setSizes({720, 630});
 
   auto* main = new QSplitter(Qt::Vertical);
   main->addWidget(box(tr("Registrations"), top));
   main->addWidget(bottom);
   main->setStretchFactor(0, 2);
   main->setStretchFactor(1, 3);
+  main->setSizes({280, 520});
   main->setChildrenCollapsible(false);
 
   auto* central = new QWidget;
@@ -213,6 +215,7 @@ void MainWindow::onSnapshot(const NamespaceSnapshot& s) {
     m_registrationsView->resizeColumnsToContents();
     m_cachesView->resizeColumnsToContents();
     m_pluginsView->resizeColumnsToContents();
+    m_pluginsView->horizontalHeader()->setSectionResizeMode(PluginsModel::kMessage, QHeaderView::Stretch);
     m_sized = true;
   }
   m_hasData = m_hasData || rated;

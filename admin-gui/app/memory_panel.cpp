@@ -45,7 +45,9 @@ MemoryPanel::MemoryPanel(QWidget* parent)
   m_orders->setModel(m_model);
   m_orders->verticalHeader()->hide();
   m_orders->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 4);
-  m_orders->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+  m_orders->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+  m_orders->horizontalHeader()->setStretchLastSection(true);
+  m_orders->setMinimumWidth(300);
   m_orders->setSelectionBehavior(QAbstractItemView::SelectRows);
   m_orders->setAlternatingRowColors(true);
   m_orders->setAccessibleName(QStringLiteral("Free blocks per order"));

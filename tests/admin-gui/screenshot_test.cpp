@@ -79,7 +79,7 @@ supervision: {restart_initial_ms: 50, restart_max_ms: 100, max_crashes: 3, crash
     ASSERT_TRUE(test::waitFor([&] { return registered("call-centre"); }, 5s));
     clients.push_back(test::streamerChild(options("crm"), "call-centre", 400, 2048));
     clients.push_back(test::publisherChild(options("sales-feed"), "accounts", 8, 5, 512));
-    clients.push_back(test::allocatorChild(options("mining"), gate, 40, 64 * 1024));
+    clients.push_back(test::allocatorChild(options("analytics"), gate, 40, 64 * 1024));
     clients.push_back(test::allocatorChild(options("supply-chain"), gate2, 6, 48 * 1024));
     gate.send();
     gate2.send();
