@@ -13,71 +13,13 @@
 #include <vector>
 #include <yaml-cpp/yaml.h>
 
+#include "config_yaml.h"
+
 namespace ipcsync {
 namespace {
 
-struct Ctx {
-  std::string file;
-  std::filesystem::path dir;  // the file's directory: base of relative paths
-  std::string at(const YAML::Node& n) const {
-    const YAML::Mark m = n.Mark();
-    return file + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
-  }
-};
-
-struct Fail {
-  ConfigError error;
-};
-
-std::size_t editDistance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diag = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
-// Refuses any key of `map` not in `known`, suggesting the nearest.
-void checkKeys(const Ctx& c, const YAML::Node& map, std::initializer_list<const char*> known, const std::string& where) {
-  if (!map.IsMap()) throw Fail{{c.at(map) + ": '" + where + "' must be a mapping of keys to values"}};
-  for (const auto& kv : map) {
-    const std::string key = kv.first.as<std::string>();
-    if (std::ranges::any_of(known, [&](const char* k) { return key == k; })) continue;
-    std::string best;
-    std::size_t bestD = 1000;
-    for (const char* k : known)
-      if (auto d = editDistance(key, k); d < bestD) bestD = d, best = k;
-    std::string msg = c.at(kv.first) + ": unknown key '" + key + "' in " + where;
-    if (bestD <= std::max<std::size_t>(2, key.size() / 3)) msg += "; did you mean '" + best + "'?";
-    else {
-      msg += "; known keys:";
-      for (const char* k : known) msg += std::string(" ") + k;
-    }
-    throw Fail{{msg}};
-  }
-}
-
-std::string scalar(const Ctx& c, const YAML::Node& n, const std::string& key) {
-  if (!n.IsScalar()) throw Fail{{c.at(n) + ": '" + key + "' must be a single value"}};
-  return n.Scalar();
-}
-
-std::uint64_t integer(const Ctx& c, const YAML::Node& n, const std::string& key, std::uint64_t lo, std::uint64_t hi) {
-  const std::string s = scalar(c, n, key);
-  std::uint64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || v < lo || v > hi)
-    throw Fail{{c.at(n) + ": '" + key + "' is '" + s + "'; expected a whole number from " + std::to_string(lo) +
-                " to " + std::to_string(hi)}};
-  return v;
-}
+using namespace config_yaml;
+using Fail = ConfigFail;
 
 std::uint32_t powerOfTwoShift(const Ctx& c, const YAML::Node& n, const std::string& key) {
   const std::string s = scalar(c, n, key);
@@ -107,15 +49,6 @@ std::vector<Id> ids(const Ctx& c, const YAML::Node& list, const std::string& key
   return out;
 }
 
-
-// A path from the file: relative ones are taken relative to the file's directory.
-std::filesystem::path pathFrom(const Ctx& c, const YAML::Node& n, const std::string& key) {
-  const std::string s = n.IsNull() ? std::string() : scalar(c, n, key);
-  if (s.empty()) throw Fail{{c.at(n) + ": '" + key + "' is empty; expected a path"}};
-  std::filesystem::path p(s);
-  if (p.is_relative()) p = c.dir / p;
-  return p.lexically_normal();
-}
 
 // Flattens a settings map into key=value pairs, nested maps joined with dots.
 void flatten(const Ctx& c, const YAML::Node& map, const std::string& prefix, const std::string& instance,
@@ -198,6 +131,11 @@ void plugins(const Ctx& c, const YAML::Node& root, PluginsConfig& p) {
     if (::access(p.hostProgram.c_str(), X_OK) != 0)
       throw Fail{{c.at(n) + ": plugin_host " + p.hostProgram.string() + " is not an executable file; fix the path"}};
   }
+  if (auto n = root["sync_program"]) {
+    p.syncProgram = pathFrom(c, n, "sync_program");
+    if (::access(p.syncProgram.c_str(), X_OK) != 0)
+      throw Fail{{c.at(n) + ": sync_program " + p.syncProgram.string() + " is not an executable file; fix the path"}};
+  }
   if (auto n = root["supervision"]) supervision(c, n, p.supervision);
   if (auto list = root["plugins"]; list && !list.IsNull()) {
     if (!list.IsSequence())
@@ -233,6 +171,11 @@ std::expected<std::uint64_t, std::string> parseByteSize(const std::string& text)
   return v * mul;
 }
 
+std::filesystem::path effectiveJournalPath(const DaemonConfig& config) {
+  if (!config.topology.journal.path.empty()) return config.topology.journal.path;
+  return (config.plugins.stateDir.empty() ? defaultStateDir(config.engine.ns) : config.plugins.stateDir) / "journal.db";
+}
+
 std::expected<EngineConfig, ConfigError> loadEngineConfig(const std::filesystem::path& path, EngineConfig base) {
   DaemonConfig d;
   d.engine = std::move(base);
@@ -243,6 +186,7 @@ std::expected<EngineConfig, ConfigError> loadEngineConfig(const std::filesystem:
 
 std::expected<DaemonConfig, ConfigError> loadDaemonConfig(const std::filesystem::path& path, DaemonConfig daemon) {
   const Ctx c{path.string(), std::filesystem::absolute(path).parent_path()};
+  daemon.sourceFile = std::filesystem::absolute(path).lexically_normal();
   EngineConfig& cfg = daemon.engine;
   try {
     YAML::Node root;
@@ -255,9 +199,10 @@ std::expected<DaemonConfig, ConfigError> loadDaemonConfig(const std::filesystem:
                                          std::to_string(e.mark.column + 1) + ": not valid YAML: " + e.msg});
     }
     if (root.IsNull()) return daemon;  // an empty file keeps every default
+    if (!root.IsMap()) throw Fail{{c.at(root) + ": the file must be a mapping of keys to values, such as namespace: demo"}};
     checkKeys(c, root,
               {"namespace", "runtime_dir", "engine", "access", "plugins_dir", "state_dir", "plugin_host", "plugins",
-               "supervision"},
+               "supervision", "sync_program", "routes", "journal"},
               "the top level");
     if (auto n = root["namespace"]) cfg.ns = scalar(c, n, "namespace");
     if (auto n = root["runtime_dir"]) cfg.runtimeDir = scalar(c, n, "runtime_dir");
@@ -299,6 +244,7 @@ std::expected<DaemonConfig, ConfigError> loadDaemonConfig(const std::filesystem:
         });
     }
     plugins(c, root, daemon.plugins);
+    readTopology(c, root, daemon.plugins, daemon.topology);
     return daemon;
   } catch (const Fail& f) {
     return std::unexpected(f.error);

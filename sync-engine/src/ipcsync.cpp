@@ -21,6 +21,9 @@
 #include <vector>
 
 #include "ipcsync/ipccore/admin_segment.h"
+#include "ipcsync/sync/engine_config_file.h"
+#include "ipcsync/sync/plugin_describe.h"
+#include "ipcsync/sync/topology_check.h"
 
 namespace {
 
@@ -85,24 +88,6 @@ fs::path selfDir() {
   return ec ? fs::path() : exe.parent_path();
 }
 
-// ipcsync-plugin-host next to this executable, else on PATH.
-std::optional<fs::path> findPluginHost() {
-  std::error_code ec;
-  if (const auto here = selfDir() / "ipcsync-plugin-host"; ::access(here.c_str(), X_OK) == 0) return here;
-  if (const char* path = std::getenv("PATH")) {
-    std::string_view rest = path;
-    while (!rest.empty()) {
-      const auto colon = rest.find(':');
-      const auto dir = rest.substr(0, colon);
-      if (!dir.empty())
-        if (const auto candidate = fs::path(dir) / "ipcsync-plugin-host"; ::access(candidate.c_str(), X_OK) == 0)
-          return candidate;
-      rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
-    }
-  }
-  return std::nullopt;
-}
-
 // The build tree's plugins directory (<build>/plugins, beside <build>/sync-engine), else the
 // installed one (<prefix>/lib/ipcsync/plugins beside <prefix>/bin).
 fs::path defaultPluginsDir() {
@@ -110,65 +95,6 @@ fs::path defaultPluginsDir() {
   const auto here = selfDir();
   if (const auto build = here.parent_path() / "plugins"; fs::is_directory(build, ec)) return build;
   return here.parent_path() / "lib" / "ipcsync" / "plugins";
-}
-
-struct Described {
-  int code = -1;  // exit code, or 128+signal
-  std::string out, err;
-};
-
-std::string readAll(int fd) {
-  std::string out;
-  ::lseek(fd, 0, SEEK_SET);
-  char buf[4096];
-  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
-  return out;
-}
-
-// Runs `host --plugin file --describe` in a child, so that a plugin that crashes or hangs while
-// loading takes only the child down. Killed after `timeout`.
-Described describeInChild(const fs::path& host, const fs::path& file, std::chrono::seconds timeout) {
-  Described d;
-  const int out = ::memfd_create("ipcsync-plugins-out", MFD_CLOEXEC);
-  const int err = ::memfd_create("ipcsync-plugins-err", MFD_CLOEXEC);
-  if (out < 0 || err < 0) {
-    d.err = std::string("memfd_create: ") + std::strerror(errno);
-    if (out >= 0) ::close(out);
-    if (err >= 0) ::close(err);
-    return d;
-  }
-  std::fflush(nullptr);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(out, STDOUT_FILENO);
-    ::dup2(err, STDERR_FILENO);
-    const std::string h = host.string(), f = file.string();
-    const char* argv[] = {h.c_str(), "--plugin", f.c_str(), "--describe", nullptr};
-    ::execv(h.c_str(), const_cast<char* const*>(argv));
-    std::fprintf(stderr, "cannot run %s: %s\n", h.c_str(), std::strerror(errno));
-    ::_exit(127);
-  }
-  int status = 0;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  bool reaped = false;
-  while (pid > 0 && !reaped) {
-    reaped = ::waitpid(pid, &status, WNOHANG) == pid;
-    if (!reaped && std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      d.err = "did not finish loading within " + std::to_string(timeout.count()) + " s (killed)";
-      ::close(out);
-      ::close(err);
-      return d;
-    }
-    if (!reaped) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  d.code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
-  d.out = readAll(out);
-  d.err = readAll(err);
-  ::close(out);
-  ::close(err);
-  return d;
 }
 
 std::string firstLine(std::string s) {
@@ -192,8 +118,8 @@ int plugins(const std::string& dirArg) {
                  dir.c_str());
     return kNotRunning;
   }
-  const auto host = findPluginHost();
-  if (!host) {
+  const auto host = ipcsync::findPluginHost();
+  if (host.empty()) {
     std::fprintf(stderr, "ipcsync: cannot find ipcsync-plugin-host next to %s or on PATH; install it beside ipcsync\n",
                  (selfDir() / "ipcsync").c_str());
     return kNotRunning;
@@ -213,7 +139,7 @@ int plugins(const std::string& dirArg) {
   int loads = 0;
   for (const auto& f : files) {
     Row row{f.filename().string(), "-", "-", "-", ""};
-    const Described d = describeInChild(*host, f, std::chrono::seconds(10));
+    const ipcsync::DescribeRun d = ipcsync::runDescribe(host, f, std::chrono::seconds(10));
     if (d.code == 0) {
       try {
         const auto j = nlohmann::json::parse(d.out);
@@ -259,6 +185,42 @@ int plugins(const std::string& dirArg) {
   return kOk;
 }
 
+// ---- ipcsync validate ----------------------------------------------------------------------------
+
+enum ValidateExit : int { kValid = 0, kCouldNotRun = 1, kInvalid = 2 };
+
+int validate(const std::string& file) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) {
+    std::fprintf(stderr, "ipcsync: %s: no such file; pass the daemon's YAML configuration file\n", file.c_str());
+    return kCouldNotRun;
+  }
+  ipcsync::DaemonConfig base;
+  base.plugins.pluginsDir = ipcsync::defaultPluginsDir();
+  auto config = ipcsync::loadDaemonConfig(file, base);
+  if (!config) {
+    std::fprintf(stderr, "%s\n%s: invalid (1 error)\n", config.error().message.c_str(), file.c_str());
+    return kInvalid;
+  }
+  fs::path host = config->plugins.hostProgram;
+  if (host.empty()) host = ipcsync::findPluginHost();
+  if (host.empty() || ::access(host.c_str(), X_OK) != 0) {
+    std::fprintf(stderr, "ipcsync: cannot find ipcsync-plugin-host (next to %s, %s or on PATH) to describe the plugins; "
+                         "install it beside ipcsync or set plugin_host in the file\n",
+                 (selfDir() / "ipcsync").c_str(), ipcsync::defaultHostProgram().c_str());
+    return kCouldNotRun;
+  }
+  const auto report = ipcsync::validateTopology(*config, ipcsync::hostDescriber(host));
+  if (report.ok()) {
+    std::printf("%s: ok (%zu plugin%s, %zu route%s)\n", file.c_str(), report.plugins, report.plugins == 1 ? "" : "s",
+                report.routes, report.routes == 1 ? "" : "s");
+    return kValid;
+  }
+  for (const auto& e : report.errors) std::fprintf(stderr, "%s\n", e.c_str());
+  std::fprintf(stderr, "%s: invalid (%zu error%s)\n", file.c_str(), report.errors.size(), report.errors.size() == 1 ? "" : "s");
+  return kInvalid;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -271,6 +233,12 @@ int main(int argc, char** argv) {
   std::string pluginsDir;
   auto* pl = app.add_subcommand("plugins", "list the plugins in a directory: name, version, tables, and whether each loads");
   pl->add_option("DIR", pluginsDir, "directory of plugin .so files (default: the build's or installed plugins directory)");
+  std::string validateFile;
+  auto* va = app.add_subcommand("validate",
+                                "check a configuration file: its keys, its routes against the configured instances, and\n"
+                                "every route against the plugins' own descriptions (tables, columns, primary keys, filters).\n"
+                                "Exit codes: 0 valid, 1 could not run (no such file, no plugin host), 2 invalid");
+  va->add_option("FILE", validateFile, "the daemon's YAML configuration file")->required();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -279,5 +247,6 @@ int main(int argc, char** argv) {
   }
   if (st->parsed()) return status(ns);
   if (pl->parsed()) return plugins(pluginsDir);
+  if (va->parsed()) return validate(validateFile);
   return kUsageError;
 }

@@ -46,6 +46,13 @@ std::filesystem::path defaultHostProgram() {
   return (dir / ".." / "plugins" / "host" / "ipcsync-plugin-host").lexically_normal();
 }
 
+std::filesystem::path defaultSyncProgram() {
+  const auto dir = executableDir();
+  if (auto beside = dir / "ipcsync-sync"; present(beside)) return beside;
+  if (auto router = dir / "router" / "ipcsync-sync"; present(router)) return router;
+  return dir / "ipcsync-sync";
+}
+
 bool validInstanceName(const std::string& name) {
   if (name.empty() || name.size() > 32) return false;
   for (const char ch : name)

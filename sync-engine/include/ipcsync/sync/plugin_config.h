@@ -40,6 +40,7 @@ struct PluginsConfig {
   std::filesystem::path hostProgram;  // empty: defaultHostProgram()
   std::vector<PluginInstanceConfig> instances;
   SupervisionConfig supervision;
+  std::filesystem::path syncProgram;  // empty: defaultSyncProgram(); started when the topology has routes
 };
 
 // $XDG_STATE_HOME/ipcsync/<ns>, else $HOME/.local/state/ipcsync/<ns>, else /tmp/ipcsync-state-<uid>/<ns>.
@@ -54,6 +55,8 @@ std::filesystem::path effectiveDataDir(const PluginsConfig& plugins, const Plugi
 // an installed <prefix>/bin/ipcsyncd, <prefix>/lib/ipcsync/plugins and <prefix>/bin/ipcsync-plugin-host.
 std::filesystem::path defaultPluginsDir();
 std::filesystem::path defaultHostProgram();
+// ipcsync-sync beside the running executable, else <build>/sync-engine/router/ipcsync-sync for a build tree.
+std::filesystem::path defaultSyncProgram();
 
 // True for a name of [a-z0-9_-], 1-32 characters.
 bool validInstanceName(const std::string& name);

@@ -29,6 +29,7 @@ struct TableRule {
   std::vector<std::string> includeColumns; // only these (the primary key always travels)
   std::vector<std::string> excludeColumns; // all but these (never a primary-key column)
   std::string rowFilter;                   // SQL expression over the row's columns; empty: all rows
+  std::string where;                       // "FILE:LINE:COL" of the rule in the YAML file (for messages); may be empty
 };
 
 struct RouteConfig {
@@ -41,6 +42,7 @@ struct RouteConfig {
   std::string timestampColumn;      // required for LastWriterWins
   bool snapshot = false;            // load the source tables first, then stream
   std::uint32_t maxRetries = 5;     // a change-set failing this often goes to the dead letters
+  std::string where;                // "FILE:LINE:COL" of the route in the YAML file (for messages); may be empty
 };
 
 enum class Durability { Full, Normal, Off };  // SQLite synchronous=FULL / NORMAL / OFF
