@@ -1,0 +1,88 @@
+// RoutePlan: deliveries, reverse routes, upstream origins and the loop guard.
+#include <gtest/gtest.h>
+
+#include "ipcsync/sync/route_plan.h"
+
+namespace ipcsync::sync {
+namespace {
+
+JournalEntry entry(const std::string& origin, std::vector<std::string> provenance) {
+  JournalEntry e;
+  e.origin = origin;
+  e.provenance = std::move(provenance);
+  return e;
+}
+
+TEST(RoutePlanTest, BidirectionalRouteAddsAReverseDeliveryWithRenamesInverted) {
+  Topology t;
+  t.routes.push_back({.name = "r", .from = "crm", .to = {"crm2"},
+                      .tables = {{.table = "accounts", .renameTo = "clients"}}, .bidirectional = true});
+  auto plan = planDeliveries(t);
+  ASSERT_TRUE(plan) << plan.error();
+  ASSERT_EQ(plan->size(), 2u);
+  EXPECT_EQ((*plan)[1].route, "r.reverse.crm2");
+  EXPECT_EQ((*plan)[1].source, "crm2");
+  EXPECT_EQ((*plan)[1].subscriber, "crm");
+  EXPECT_EQ((*plan)[1].rules[0].table, "clients");
+  EXPECT_EQ((*plan)[1].rules[0].renameTo, "accounts");
+}
+
+TEST(RoutePlanTest, EntriesNeverReturnToAnInstanceTheyPassedAroundACycle) {
+  Topology t;
+  t.routes.push_back({.name = "ab", .from = "a", .to = {"b"}});
+  t.routes.push_back({.name = "bc", .from = "b", .to = {"c"}});
+  t.routes.push_back({.name = "ca", .from = "c", .to = {"a"}});
+  auto plan = planDeliveries(t);
+  ASSERT_TRUE(plan);
+  const Delivery& ab = (*plan)[0];
+  const Delivery& bc = (*plan)[1];
+  const Delivery& ca = (*plan)[2];
+  const auto fromA = entry("a", {"a"});
+  EXPECT_TRUE(travels(ab, fromA));
+  EXPECT_TRUE(travels(bc, fromA));   // forwarded: b does not re-emit what it applied
+  EXPECT_FALSE(travels(ca, fromA));  // back at its origin: stops
+  EXPECT_EQ(appliedProvenance(bc, fromA), (std::vector<std::string>{"a", "b"}));
+  EXPECT_FALSE(travels(ab, entry("c", {"c", "b"})));  // b is already in its provenance
+}
+
+TEST(RoutePlanTest, EntriesFromInstancesNotUpstreamDoNotTravel) {
+  Topology t;
+  t.routes.push_back({.name = "crm-mining", .from = "crm", .to = {"mining"}});
+  t.routes.push_back({.name = "erp-wh", .from = "erp", .to = {"warehouse"}});
+  auto plan = planDeliveries(t);
+  ASSERT_TRUE(plan);
+  EXPECT_TRUE(travels((*plan)[0], entry("crm", {"crm"})));
+  EXPECT_FALSE(travels((*plan)[0], entry("erp", {"erp"})));
+}
+
+TEST(RoutePlanTest, RefusesRoutesThatCannotWork) {
+  const auto error = [](RouteConfig r) {
+    Topology t;
+    t.routes.push_back(r);
+    auto p = planDeliveries(t);
+    return p ? std::string("(planned)") : p.error();
+  };
+  EXPECT_NE(error({.from = "crm", .to = {"crm"}}).find("to itself"), std::string::npos);
+  EXPECT_NE(error({.from = "crm"}).find("'to' is empty"), std::string::npos);
+  EXPECT_NE(error({.from = "crm", .to = {"m"}, .conflict = ConflictPolicy::LastWriterWins}).find("timestamp_column"),
+            std::string::npos);
+  Topology twice;
+  twice.routes.push_back({.name = "x", .from = "a", .to = {"b"}});
+  twice.routes.push_back({.name = "x", .from = "b", .to = {"c"}});
+  auto p = planDeliveries(twice);
+  ASSERT_FALSE(p);
+  EXPECT_NE(p.error().find("'x' is used by another route"), std::string::npos);
+}
+
+TEST(RoutePlanTest, DefaultRouteNameIsSourceToFirstTarget) {
+  Topology t;
+  t.routes.push_back({.from = "crm", .to = {"mining", "crm2"}});
+  auto plan = planDeliveries(t);
+  ASSERT_TRUE(plan);
+  EXPECT_EQ((*plan)[0].route, "crm-to-mining");
+  EXPECT_EQ((*plan)[1].route, "crm-to-mining");
+  EXPECT_EQ((*plan)[1].subscriber, "crm2");
+}
+
+}  // namespace
+}  // namespace ipcsync::sync

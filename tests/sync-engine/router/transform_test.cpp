@@ -1,0 +1,220 @@
+// ChangesetTransform and RowFilter: what travels, what is dropped, and the errors.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "ipcsync/plugin_sdk/changeset.h"
+#include "ipcsync/sync/changeset_transform.h"
+
+namespace ipcsync::sync {
+namespace {
+
+const char* kAccounts =
+    "CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT NOT NULL, region TEXT NOT NULL, industry TEXT, "
+    "updated_at INTEGER NOT NULL)";
+const char* kContacts = "CREATE TABLE contacts (id INTEGER PRIMARY KEY, name TEXT)";
+
+SchemaMap schemas(bool produces, bool accepts, const std::string& renamed = "") {
+  SchemaMap m;
+  auto a = schemaFromSql("accounts", kAccounts);
+  auto c = schemaFromSql("contacts", kContacts);
+  a->produces = c->produces = produces;
+  a->accepts = c->accepts = accepts;
+  if (!renamed.empty()) {
+    auto r = schemaFromSql(renamed, std::string(kAccounts).replace(13, 8, renamed));
+    r->produces = produces;
+    r->accepts = accepts;
+    m[renamed] = *r;
+  }
+  m["accounts"] = *a;
+  m["contacts"] = *c;
+  return m;
+}
+
+ipcsync_value integer(std::int64_t v) { return {.type = IPCSYNC_VALUE_INTEGER, .integer = v}; }
+ipcsync_value text(const std::string& s) {
+  // Stored in a static pool so the pointer outlives the call.
+  static std::vector<std::string> pool(1024);
+  static std::size_t next = 0;
+  std::string& slot = pool[next++ % pool.size()];
+  slot = s;
+  return {.type = IPCSYNC_VALUE_TEXT, .bytes = slot.data(), .size = slot.size()};
+}
+const ipcsync_value kUndef{.type = IPCSYNC_VALUE_UNDEFINED};
+const ipcsync_value kNull{.type = IPCSYNC_VALUE_NULL};
+const unsigned char kPk[5] = {1, 0, 0, 0, 0};
+
+std::vector<unsigned char> insertAccount(plugin_sdk::ChangesetWriter& w, std::int64_t id, const std::string& region,
+                                         const std::string& industry) {
+  ipcsync_value row[5] = {integer(id), text("n" + std::to_string(id)), text(region), text(industry), integer(7)};
+  EXPECT_TRUE(w.add("accounts", 5, kPk, IPCSYNC_OP_INSERT, nullptr, row));
+  return w.bytes();
+}
+
+std::vector<std::vector<unsigned char>> one(const std::vector<unsigned char>& bytes) { return {bytes}; }
+
+struct Seen {
+  std::string table;
+  int op;
+  std::vector<ipcsync_value_type> types;
+  std::vector<std::string> texts;
+};
+
+std::vector<Seen> read(const std::vector<unsigned char>& bytes) {
+  std::vector<Seen> out;
+  if (bytes.empty()) return out;
+  auto r = plugin_sdk::ChangesetReader::open(bytes);
+  EXPECT_TRUE(r) << r.error();
+  ipcsync_change c{};
+  c.struct_size = sizeof c;
+  while (true) {
+    auto more = r->next(c);
+    EXPECT_TRUE(more);
+    if (!more || !*more) break;
+    Seen s{c.table, c.op, {}, {}};
+    const ipcsync_value* v = c.new_values ? c.new_values : c.old_values;
+    for (int i = 0; i < c.column_count; ++i) {
+      s.types.push_back(v[i].type);
+      s.texts.push_back(v[i].type == IPCSYNC_VALUE_TEXT ? std::string(static_cast<const char*>(v[i].bytes), v[i].size) : "");
+    }
+    out.push_back(s);
+  }
+  return out;
+}
+
+TEST(ChangesetTransformTest, DropsTablesTheRouteDoesNotCarry) {
+  plugin_sdk::ChangesetWriter w;
+  insertAccount(w, 1, "north", "retail");
+  ipcsync_value contact[2] = {integer(9), text("x")};
+  const unsigned char pk2[2] = {1, 0};
+  ASSERT_TRUE(w.add("contacts", 2, pk2, IPCSYNC_OP_INSERT, nullptr, contact));
+  std::vector<TableRule> rules = {{.table = "accounts"}};
+  auto t = ChangesetTransform::create(rules, schemas(true, false), schemas(false, true));
+  ASSERT_TRUE(t) << t.error();
+  auto out = t->apply(one(w.bytes()));
+  ASSERT_TRUE(out) << out.error();
+  EXPECT_EQ(out->changesIn, 2u);
+  EXPECT_EQ(out->changesOut, 1u);
+  auto seen = read(out->changeset);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].table, "accounts");
+  EXPECT_EQ(out->tables, std::vector<std::string>{"accounts"});
+}
+
+TEST(ChangesetTransformTest, RowFilterKeepsOnlyRowsItIsTrueFor) {
+  plugin_sdk::ChangesetWriter w;
+  insertAccount(w, 1, "north", "retail");
+  insertAccount(w, 2, "south", "retail");
+  insertAccount(w, 3, "north", "mining");
+  std::vector<TableRule> rules = {{.table = "accounts", .rowFilter = "region = 'north' AND id <> 3"}};
+  auto t = ChangesetTransform::create(rules, schemas(true, false), schemas(false, true));
+  ASSERT_TRUE(t) << t.error();
+  auto out = t->apply(one(w.bytes()));
+  ASSERT_TRUE(out) << out.error();
+  auto seen = read(out->changeset);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].texts[1], "n1");
+}
+
+TEST(ChangesetTransformTest, UpdateWhoseFilterDependsOnAnUncarriedColumnIsKept) {
+  plugin_sdk::ChangesetWriter w;
+  // Only `name` changed: region is not in the update, so the filter reads NULL and the update stays.
+  ipcsync_value oldV[5] = {integer(1), text("a"), kUndef, kUndef, kUndef};
+  ipcsync_value newV[5] = {kUndef, text("b"), kUndef, kUndef, kUndef};
+  ASSERT_TRUE(w.add("accounts", 5, kPk, IPCSYNC_OP_UPDATE, oldV, newV));
+  // A region change to 'south' is carried and judged: dropped.
+  ipcsync_value oldR[5] = {integer(2), kUndef, text("north"), kUndef, kUndef};
+  ipcsync_value newR[5] = {kUndef, kUndef, text("south"), kUndef, kUndef};
+  ASSERT_TRUE(w.add("accounts", 5, kPk, IPCSYNC_OP_UPDATE, oldR, newR));
+  std::vector<TableRule> rules = {{.table = "accounts", .rowFilter = "region = 'north'"}};
+  auto t = ChangesetTransform::create(rules, schemas(true, false), schemas(false, true));
+  ASSERT_TRUE(t);
+  auto out = t->apply(one(w.bytes()));
+  ASSERT_TRUE(out) << out.error();
+  auto seen = read(out->changeset);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].texts[1], "b");
+}
+
+TEST(ChangesetTransformTest, ExcludedColumnsTravelAsNullInInsertsAndUnchangedInUpdates) {
+  plugin_sdk::ChangesetWriter w;
+  insertAccount(w, 1, "north", "retail");
+  ipcsync_value oldV[5] = {integer(1), kUndef, kUndef, text("retail"), kUndef};
+  ipcsync_value newV[5] = {kUndef, kUndef, kUndef, text("banking"), kUndef};
+  ASSERT_TRUE(w.add("accounts", 5, kPk, IPCSYNC_OP_UPDATE, oldV, newV));  // only industry: dropped
+  std::vector<TableRule> rules = {{.table = "accounts", .excludeColumns = {"industry"}}};
+  auto t = ChangesetTransform::create(rules, schemas(true, false), schemas(false, true));
+  ASSERT_TRUE(t) << t.error();
+  auto out = t->apply(one(w.bytes()));
+  ASSERT_TRUE(out) << out.error();
+  auto seen = read(out->changeset);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].op, IPCSYNC_OP_INSERT);
+  EXPECT_EQ(seen[0].types[3], IPCSYNC_VALUE_NULL);
+  EXPECT_EQ(seen[0].texts[2], "north");
+}
+
+TEST(ChangesetTransformTest, IncludeListKeepsThePrimaryKeyAndRenameChangesTheTable) {
+  plugin_sdk::ChangesetWriter w;
+  insertAccount(w, 5, "west", "retail");
+  std::vector<TableRule> rules = {{.table = "accounts", .renameTo = "clients", .includeColumns = {"name"}}};
+  auto t = ChangesetTransform::create(rules, schemas(true, false), schemas(false, true, "clients"));
+  ASSERT_TRUE(t) << t.error();
+  auto out = t->apply(one(w.bytes()));
+  ASSERT_TRUE(out) << out.error();
+  auto seen = read(out->changeset);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].table, "clients");
+  EXPECT_EQ(seen[0].types[0], IPCSYNC_VALUE_INTEGER);  // id: the key always travels
+  EXPECT_EQ(seen[0].texts[1], "n5");
+  EXPECT_EQ(seen[0].types[2], IPCSYNC_VALUE_NULL);
+  EXPECT_EQ(seen[0].types[4], IPCSYNC_VALUE_NULL);
+}
+
+TEST(ChangesetTransformTest, RefusesBadRulesWithMessagesThatNameThem) {
+  const auto error = [](std::vector<TableRule> rules) {
+    auto t = ChangesetTransform::create(rules, schemas(true, false), schemas(false, true));
+    return t ? std::string("(created)") : t.error();
+  };
+  EXPECT_NE(error({{.table = "nope"}}).find("'nope' is not one the source produces"), std::string::npos);
+  EXPECT_NE(error({{.table = "accounts", .excludeColumns = {"id"}}}).find("primary key"), std::string::npos);
+  EXPECT_NE(error({{.table = "accounts", .includeColumns = {"colour"}}}).find("'colour'"), std::string::npos);
+  EXPECT_NE(error({{.table = "accounts", .rowFilter = "nosuch = 1"}}).find("nosuch"), std::string::npos);
+  EXPECT_NE(error({{.table = "accounts", .rowFilter = "1; DROP TABLE x"}}).find("row filter"), std::string::npos);
+  EXPECT_NE(error({{.table = "accounts", .renameTo = "clients"}}).find("'clients' is not one the subscriber accepts"),
+            std::string::npos);
+}
+
+TEST(ChangesetTransformTest, EmptyRulesCarryEveryTableProducedAndAccepted) {
+  SchemaMap sub = schemas(false, true);
+  sub.erase("contacts");
+  auto t = ChangesetTransform::create({}, schemas(true, false), sub);
+  ASSERT_TRUE(t) << t.error();
+  EXPECT_EQ(t->sourceTables(), std::vector<std::string>{"accounts"});
+}
+
+TEST(ChangesetTransformTest, MalformedChangesetIsAnErrorNotACrash) {
+  std::vector<TableRule> rules = {{.table = "accounts"}};
+  auto t = ChangesetTransform::create(rules, schemas(true, false), schemas(false, true));
+  ASSERT_TRUE(t);
+  std::vector<unsigned char> junk = {'T', 5, 1, 0, 0};
+  auto out = t->apply(one(junk));
+  EXPECT_FALSE(out);
+}
+
+TEST(RowFilterTest, EvaluatesToTrueFalseOrNull) {
+  auto schema = schemaFromSql("accounts", kAccounts);
+  ASSERT_TRUE(schema);
+  auto f = RowFilter::compile(*schema, "region = 'north'");
+  ASSERT_TRUE(f) << f.error();
+  std::vector<ipcsync_value> row = {integer(1), text("a"), text("north"), kNull, integer(1)};
+  EXPECT_EQ((*f)->evaluate(row).value(), std::optional<bool>(true));
+  row[2] = text("south");
+  EXPECT_EQ((*f)->evaluate(row).value(), std::optional<bool>(false));
+  row[2] = kNull;
+  EXPECT_EQ((*f)->evaluate(row).value(), std::optional<bool>());
+}
+
+}  // namespace
+}  // namespace ipcsync::sync
