@@ -1,5 +1,7 @@
 #include "changeset_reader.h"
 
+#include "ipcsync/plugin_sdk/changeset.h"
+
 #include <charconv>
 #include <climits>
 #include <utility>
@@ -65,6 +67,10 @@ Expected<ChangesetReader> ChangesetReader::open(const void* data, size_t size) {
     return fail(ErrorKind::InvalidArgument, "a change-set piece of " + std::to_string(size) +
                                                 " bytes is larger than SQLite reads at once (2 GiB); split it into pieces");
   if (size > 0 && !data) return fail(ErrorKind::InvalidArgument, "the envelope has size > 0 but data is NULL");
+  // SQLite 3.40's iterator loops forever on some truncated table headers: the SDK's reader checks
+  // the whole structure first, so only a well-formed changeset reaches SQLite.
+  if (auto checked = plugin_sdk::ChangesetReader::open({static_cast<const unsigned char*>(data), size}); !checked)
+    return fail(ErrorKind::InvalidArgument, "malformed change-set: " + checked.error());
   sqlite3_changeset_iter* iter = nullptr;
   const int rc = sqlite3changeset_start(&iter, static_cast<int>(size), const_cast<void*>(data));
   if (rc != SQLITE_OK) return fail(ErrorKind::InvalidArgument, malformed(0, rc));
