@@ -12,11 +12,27 @@
 #include "ipcsync/ipccore/engine.h"
 #include "ipcsync/sync/daemon_loop.h"
 #include "ipcsync/sync/engine_config_file.h"
+#include "ipcsync/sync/topology_check.h"
 
 namespace {
 
 // Documented in docs/ERRORS.md.
 enum ExitCode : int { kOk = 0, kRuntimeError = 1, kUsageError = 2, kAlreadyRunning = 3 };
+
+// loadDaemonConfig() and, when there are routes, validateTopology() against the plugins' own
+// descriptions (the plugin host runs each library with --describe). Every message, one per line.
+std::expected<ipcsync::DaemonConfig, std::string> loadAndCheck(const std::string& file, const ipcsync::DaemonConfig& base) {
+  auto loaded = ipcsync::loadDaemonConfig(file, base);
+  if (!loaded) return std::unexpected(loaded.error().message);
+  if (loaded->topology.routes.empty()) return std::move(*loaded);
+  const auto host = loaded->plugins.hostProgram.empty() ? ipcsync::defaultHostProgram() : loaded->plugins.hostProgram;
+  const auto report = ipcsync::validateTopology(*loaded, ipcsync::hostDescriber(host));
+  if (report.ok()) return std::move(*loaded);
+  std::string all;
+  for (const auto& e : report.errors) all += (all.empty() ? "" : "\n") + e;
+  return std::unexpected(all + "\n" + file + ": invalid topology (" + std::to_string(report.errors.size()) +
+                         " errors); check it with 'ipcsync validate " + file + "'");
+}
 
 std::uint32_t shiftOf(const std::string& option, const std::string& text) {
   auto bytes = ipcsync::parseByteSize(text);
@@ -32,10 +48,14 @@ int main(int argc, char** argv) {
       "ipcsyncd: the ipcsync daemon. Runs the communications engine of one namespace: it owns the\n"
       "namespace's administrative memory, registers processes, gives each its own block managed by\n"
       "a buddy allocator, and reclaims everything a process held when it ends. It runs one plugin\n"
-      "host per plugin instance of the configuration file and restarts crashed ones with back-off.\n"
-      "SIGTERM or SIGINT stops the hosts, then the engine. Options given on the command line\n"
-      "override the configuration file.\n"
-      "Exit codes: 0 stopped cleanly, 1 runtime error, 2 usage or configuration error,\n"
+      "host per plugin instance of the configuration file and restarts crashed ones with back-off;\n"
+      "when the file has routes, it also runs the sync engine (ipcsync-sync), after checking the\n"
+      "topology against the plugins (as 'ipcsync validate' does). SIGTERM or SIGINT stops the sync\n"
+      "engine, then the hosts, then the engine. SIGHUP (or writing the file) reloads the file: added\n"
+      "instances start, removed ones stop, a changed topology restarts the sync engine; an invalid\n"
+      "file is refused and logged. Options given on the command line override the configuration file.\n"
+      "Exit codes: 0 stopped cleanly, 1 runtime error, 2 usage or configuration error (including an\n"
+      "invalid topology),\n"
       "3 the namespace is already served by a running engine."};
   std::string configFile, ns, runtimeDir, minBlock, arenaSize, logLevel = "info";
   std::uint32_t capacity = 0, minArenas = 0, maxArenas = 0, publishMs = 0;
@@ -76,9 +96,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
     if (!configFile.empty()) {
-      auto loaded = ipcsync::loadDaemonConfig(configFile, daemonConfig);
+      auto loaded = loadAndCheck(configFile, daemonConfig);
       if (!loaded) {
-        std::fprintf(stderr, "ipcsyncd: %s\n", loaded.error().message.c_str());
+        std::fprintf(stderr, "ipcsyncd: %s\n", loaded.error().c_str());
         return kUsageError;
       }
       daemonConfig = std::move(*loaded);
@@ -127,5 +147,11 @@ int main(int argc, char** argv) {
       default: return kRuntimeError;
     }
   }
-  return ipcsync::runDaemon(std::move(*engine), daemonConfig, sink, readyFd) == 0 ? kOk : kRuntimeError;
+  ipcsync::ConfigReloader reload;
+  if (!configFile.empty()) {
+    ipcsync::DaemonConfig base;
+    base.plugins.pluginsDir = ipcsync::defaultPluginsDir();
+    reload = [configFile, base] { return loadAndCheck(configFile, base); };
+  }
+  return ipcsync::runDaemon(std::move(*engine), daemonConfig, sink, readyFd, reload) == 0 ? kOk : kRuntimeError;
 }

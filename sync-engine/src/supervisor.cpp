@@ -40,6 +40,7 @@ enum class Kind : std::uint64_t { PidFd = 0, Stderr = 1, Timer = 2 };
 std::uint64_t tag(std::size_t index, Kind kind) { return (static_cast<std::uint64_t>(index) << 2) | static_cast<std::uint64_t>(kind); }
 
 struct Instance {
+  std::uint64_t id = 0;  // stable for the instance's life: epoll tags carry it
   PluginInstanceConfig config;
   std::filesystem::path dataDir;
   InstanceStatus status;
@@ -47,7 +48,14 @@ struct Instance {
   std::optional<HostProcess> host;
   std::optional<SteadyClock::time_point> restartDue;
   std::string lastLine;  // the host's last stderr line
+  std::optional<SteadyClock::time_point> killAt;  // SIGTERM sent: SIGKILL at this time
+  bool removing = false;                          // dropped from the configuration: forget it once reaped
+  std::optional<PluginInstanceConfig> next;       // start with this configuration once reaped
 };
+
+bool sameLaunch(const PluginInstanceConfig& a, const PluginInstanceConfig& b) {
+  return a.library == b.library && a.settings == b.settings && a.dataDir == b.dataDir && a.libraryAsWritten == b.libraryAsWritten;
+}
 
 }  // namespace
 
@@ -57,14 +65,65 @@ class Supervisor::Impl {
       : m_options(std::move(options)),
         m_log(std::move(log)),
         m_registered(std::move(registered)),
+        m_config(config),
         m_stopTimeout(config.supervision.stopTimeout) {
-    for (const auto& ic : config.instances) {
-      Instance inst{ic, effectiveDataDir(config, ic, m_options.ns), {}, RestartPolicy(config.supervision), {}, {}, {}};
-      inst.status.name = ic.name;
-      inst.status.library = ic.libraryAsWritten;
-      inst.status.state = InstanceState::Stopped;
-      inst.status.since = std::chrono::system_clock::now();
-      m_instances.push_back(std::move(inst));
+    for (const auto& ic : config.instances) m_instances.push_back(makeInstance(ic));
+  }
+
+  std::unique_ptr<Instance> makeInstance(const PluginInstanceConfig& ic) {
+    auto inst = std::make_unique<Instance>(Instance{m_nextId++, ic, effectiveDataDir(m_config, ic, m_options.ns), {},
+                                                    RestartPolicy(m_config.supervision), {}, {}, {}, {}, false, {}});
+    inst->status.name = ic.name;
+    inst->status.library = ic.libraryAsWritten;
+    inst->status.state = InstanceState::Stopped;
+    inst->status.since = std::chrono::system_clock::now();
+    return inst;
+  }
+
+  Instance* find(std::uint64_t id) {
+    for (auto& inst : m_instances)
+      if (inst->id == id) return inst.get();
+    return nullptr;
+  }
+  Instance* find(const std::string& name) {
+    for (auto& inst : m_instances)
+      if (inst->config.name == name && !inst->removing) return inst.get();
+    return nullptr;
+  }
+
+  void reconfigure(const PluginsConfig& config) {
+    if (m_shuttingDown) return;
+    m_config = config;
+    m_stopTimeout = config.supervision.stopTimeout;
+    for (auto& inst : m_instances) {
+      if (inst->removing) continue;
+      const auto it = std::ranges::find_if(config.instances, [&](const PluginInstanceConfig& c) { return c.name == inst->config.name; });
+      if (it == config.instances.end()) {
+        log(LogLevel::Info, m_options.kind + " '" + inst->config.name + "' is no longer configured: stopping it");
+        inst->removing = true;
+        stop(*inst, "removed from the configuration");
+      } else if (!sameLaunch(inst->config, *it)) {
+        log(LogLevel::Info, m_options.kind + " '" + inst->config.name + "' changed: starting it afresh");
+        replace(*inst, *it);
+      }
+    }
+    for (const auto& ic : config.instances)
+      if (!find(ic.name)) {
+        log(LogLevel::Info, m_options.kind + " '" + ic.name + "' was added: starting it");
+        m_instances.push_back(makeInstance(ic));
+        start(*m_instances.back());
+      }
+    forgetRemoved();
+    rearm();
+    changed();
+  }
+
+  void restart(const std::string& name) {
+    if (m_shuttingDown) return;
+    if (Instance* inst = find(name)) {
+      replace(*inst, inst->config);
+      rearm();
+      changed();
     }
   }
 
@@ -77,14 +136,14 @@ class Supervisor::Impl {
   }
 
   ~Impl() {
-    for (auto& inst : m_instances) inst.host.reset();  // SIGKILL and reap
+    for (auto& inst : m_instances) inst->host.reset();  // SIGKILL and reap
   }
 
   int pollFd() const noexcept { return m_epoll.get(); }
   void onChange(std::function<void()> cb) { m_onChange = std::move(cb); }
 
   void startAll() {
-    for (std::size_t i = 0; i < m_instances.size(); ++i) start(i);
+    for (auto& inst : m_instances) start(*inst);
     rearm();
     changed();
   }
@@ -96,20 +155,25 @@ class Supervisor::Impl {
       const int n = ::epoll_wait(m_epoll.get(), events, 32, 0);
       if (n <= 0) break;
       for (int k = 0; k < n; ++k) {
-        const auto index = static_cast<std::size_t>(events[k].data.u64 >> 2);
+        Instance* inst = find(events[k].data.u64 >> 2);
         switch (static_cast<Kind>(events[k].data.u64 & 3)) {
           case Kind::Timer: {
             std::uint64_t expirations = 0;
             [[maybe_unused]] auto r = ::read(m_timer.get(), &expirations, sizeof expirations);
             break;
           }
-          case Kind::Stderr: drain(m_instances[index]); break;
-          case Kind::PidFd: any |= reap(index); break;
+          case Kind::Stderr:
+            if (inst) drain(*inst);
+            break;
+          case Kind::PidFd:
+            if (inst) any |= reap(*inst);
+            break;
         }
       }
       if (n < 32) break;
     }
     any |= runDueWork();
+    forgetRemoved();
     rearm();
     if (any) changed();
   }
@@ -117,28 +181,22 @@ class Supervisor::Impl {
   void beginShutdown() {
     if (m_shuttingDown) return;
     m_shuttingDown = true;
-    m_killAt = SteadyClock::now() + m_stopTimeout;
     for (auto& inst : m_instances) {
-      inst.restartDue.reset();
-      inst.status.restartAt.reset();
-      if (inst.host) {
-        inst.host->signal(SIGTERM);
-        setState(inst, InstanceState::Stopping, inst.status.message);
-      } else if (inst.status.state != InstanceState::Failed) {
-        setState(inst, InstanceState::Stopped, "the daemon is stopping");
-      }
+      inst->next.reset();
+      stop(*inst, "the daemon is stopping");
     }
     rearm();
     changed();
   }
 
   bool stopped() const noexcept {
-    return m_shuttingDown && std::ranges::none_of(m_instances, [](const Instance& i) { return i.host.has_value(); });
+    return m_shuttingDown && std::ranges::none_of(m_instances, [](const auto& i) { return i->host.has_value(); });
   }
 
   std::vector<InstanceStatus> status() const {
     std::vector<InstanceStatus> out;
-    for (const auto& inst : m_instances) out.push_back(inst.status);
+    for (const auto& inst : m_instances)
+      if (!inst->removing) out.push_back(inst->status);
     return out;
   }
 
@@ -166,6 +224,7 @@ class Supervisor::Impl {
   }
 
   std::vector<std::string> hostArgs(const Instance& inst) const {
+    if (m_options.args) return m_options.args(inst.config, inst.dataDir);
     std::vector<std::string> args = {"--plugin",    inst.config.library.string(), "--instance",
                                      inst.config.name, "--namespace", m_options.ns};
     if (!m_options.runtimeDir.empty()) args.insert(args.end(), {"--runtime-dir", m_options.runtimeDir.string()});
@@ -174,8 +233,46 @@ class Supervisor::Impl {
     return args;
   }
 
-  void start(std::size_t index) {
-    Instance& inst = m_instances[index];
+  // SIGTERM to the instance's process (SIGKILL after the stop timeout); no restart is due any more.
+  void stop(Instance& inst, const std::string& why) {
+    inst.restartDue.reset();
+    inst.status.restartAt.reset();
+    if (inst.host) {
+      if (!inst.killAt) {
+        inst.host->signal(SIGTERM);
+        inst.killAt = SteadyClock::now() + m_stopTimeout;
+      }
+      setState(inst, InstanceState::Stopping, inst.status.message);
+    } else if (inst.status.state != InstanceState::Failed || inst.removing) {
+      setState(inst, InstanceState::Stopped, why);
+    }
+  }
+
+  // Stops the instance and starts it with `config` once its process is gone (at once if none runs).
+  void replace(Instance& inst, const PluginInstanceConfig& config) {
+    inst.next = config;
+    if (inst.host) {
+      stop(inst, "restarting");
+    } else {
+      applyNext(inst);
+      start(inst);
+    }
+  }
+  void applyNext(Instance& inst) {
+    if (!inst.next) return;
+    inst.config = std::move(*inst.next);
+    inst.next.reset();
+    inst.dataDir = effectiveDataDir(m_config, inst.config, m_options.ns);
+    inst.status.library = inst.config.libraryAsWritten;
+    inst.policy = RestartPolicy(m_config.supervision);  // a fresh start: earlier crashes do not count
+  }
+
+  // Drops removed instances whose process is gone.
+  void forgetRemoved() {
+    std::erase_if(m_instances, [](const auto& i) { return i->removing && !i->host; });
+  }
+
+  void start(Instance& inst) {
     inst.restartDue.reset();
     inst.status.restartAt.reset();
     std::error_code ec;
@@ -193,16 +290,17 @@ class Supervisor::Impl {
     if (inst.status.pid != 0 || !inst.status.lastExit.empty()) ++inst.status.restarts;
     inst.status.pid = host->pid();
     inst.lastLine.clear();
-    add(host->pidFd(), tag(index, Kind::PidFd));
-    add(host->stderrFd(), tag(index, Kind::Stderr));
+    add(host->pidFd(), tag(inst.id, Kind::PidFd));
+    add(host->stderrFd(), tag(inst.id, Kind::Stderr));
+    inst.killAt.reset();
     inst.host = std::move(*host);
     setState(inst, InstanceState::Starting, {});
-    log(LogLevel::Info, "plugin instance '" + inst.config.name + "': host started, pid " + std::to_string(inst.status.pid) +
+    log(LogLevel::Info, m_options.kind + " '" + inst.config.name + "': " + m_options.process + " started, pid " + std::to_string(inst.status.pid) +
                             " (" + inst.config.library.string() + ")");
   }
 
   void fail(Instance& inst, std::string reason) {
-    log(LogLevel::Error, "plugin instance '" + inst.config.name + "' FAILED: " + reason);
+    log(LogLevel::Error, m_options.kind + " '" + inst.config.name + "' FAILED: " + reason);
     setState(inst, InstanceState::Failed, std::move(reason));
     inst.status.pid = 0;
   }
@@ -212,14 +310,13 @@ class Supervisor::Impl {
     inst.host->drainStderr([&](std::string_view line) {
       if (line.empty()) return;
       inst.lastLine = std::string(line);
-      log(LogLevel::Info, "plugin." + inst.config.name + "[" + std::to_string(inst.host->pid()) + "]: " + inst.lastLine);
+      log(LogLevel::Info, m_options.registeredPrefix + inst.config.name + "[" + std::to_string(inst.host->pid()) + "]: " + inst.lastLine);
     });
     // At end of file the pipe is closed, which also takes it out of the epoll set.
   }
 
   // The host of instance `index` may have ended: reap it and decide. True when something changed.
-  bool reap(std::size_t index) {
-    Instance& inst = m_instances[index];
+  bool reap(Instance& inst) {
     if (!inst.host) return false;
     const pid_t pid = inst.host->pid();
     auto exit = inst.host->tryReap();
@@ -228,10 +325,22 @@ class Supervisor::Impl {
     remove(inst.host->pidFd());
     remove(inst.host->stderrFd());
     inst.host.reset();
+    inst.killAt.reset();
     inst.status.pid = 0;
     inst.status.lastExit = exit->describe();
-    const std::string what = "plugin instance '" + inst.config.name + "': host pid " + std::to_string(pid) + " ended (" +
+    const std::string what = m_options.kind + " '" + inst.config.name + "': " + m_options.process + " pid " + std::to_string(pid) + " ended (" +
                              inst.status.lastExit + ")";
+    if (inst.removing) {
+      log(LogLevel::Info, what + "; removed");
+      setState(inst, InstanceState::Stopped, "removed from the configuration");
+      return true;
+    }
+    if (inst.next && !m_shuttingDown) {
+      log(LogLevel::Info, what + "; starting it again");
+      applyNext(inst);
+      start(inst);
+      return true;
+    }
     if (m_shuttingDown) {
       log(LogLevel::Info, what);
       setState(inst, InstanceState::Stopped, inst.lastLine);
@@ -266,28 +375,25 @@ class Supervisor::Impl {
   bool runDueWork() {
     bool any = false;
     const auto now = SteadyClock::now();
-    for (std::size_t i = 0; i < m_instances.size(); ++i) {
-      Instance& inst = m_instances[i];
+    for (auto& p : m_instances) {
+      Instance& inst = *p;
       if (!m_shuttingDown && inst.restartDue && *inst.restartDue <= now) {
-        start(i);
+        start(inst);
         any = true;
       }
-      if (inst.host && inst.status.state == InstanceState::Starting && m_registered &&
-          m_registered("plugin." + inst.config.name, inst.host->pid())) {
+      if (inst.host && !inst.killAt && inst.status.state == InstanceState::Starting && m_registered &&
+          m_registered(m_options.registeredPrefix + inst.config.name, inst.host->pid())) {
         setState(inst, InstanceState::Running, inst.lastLine);
-        log(LogLevel::Info, "plugin instance '" + inst.config.name + "' is running (registered as plugin." +
-                                inst.config.name + ")");
+        log(LogLevel::Info, m_options.kind + " '" + inst.config.name + "' is running (registered as " +
+                                m_options.registeredPrefix + inst.config.name + ")");
         any = true;
       }
-    }
-    if (m_shuttingDown && m_killAt && now >= *m_killAt) {
-      m_killAt.reset();
-      for (auto& inst : m_instances)
-        if (inst.host) {
-          log(LogLevel::Warn, "plugin instance '" + inst.config.name + "': host pid " + std::to_string(inst.host->pid()) +
-                                  " did not stop within " + std::to_string(m_stopTimeout.count()) + " ms; killing it");
-          inst.host->signal(SIGKILL);
-        }
+      if (inst.host && inst.killAt && now >= *inst.killAt) {
+        log(LogLevel::Warn, m_options.kind + " '" + inst.config.name + "': " + m_options.process + " pid " + std::to_string(inst.host->pid()) +
+                                " did not stop within " + std::to_string(m_stopTimeout.count()) + " ms; killing it");
+        inst.host->signal(SIGKILL);
+        inst.killAt = SteadyClock::time_point::max();  // once
+      }
     }
     return any;
   }
@@ -298,10 +404,10 @@ class Supervisor::Impl {
     auto consider = [&](SteadyClock::time_point t) { next = next ? std::min(*next, t) : t; };
     const auto now = SteadyClock::now();
     for (const auto& inst : m_instances) {
-      if (inst.restartDue && !m_shuttingDown) consider(*inst.restartDue);
-      if (inst.host && inst.status.state == InstanceState::Starting) consider(now + kProbeInterval);
+      if (inst->restartDue && !m_shuttingDown) consider(*inst->restartDue);
+      if (inst->host && inst->status.state == InstanceState::Starting) consider(now + kProbeInterval);
+      if (inst->host && inst->killAt && *inst->killAt != SteadyClock::time_point::max()) consider(*inst->killAt);
     }
-    if (m_shuttingDown && m_killAt) consider(*m_killAt);
     itimerspec spec{};
     if (next) {
       auto in = std::max(std::chrono::nanoseconds(1000), std::chrono::nanoseconds(*next - now));
@@ -314,12 +420,13 @@ class Supervisor::Impl {
   Options m_options;
   LogSink m_log;
   RegisteredProbe m_registered;
+  PluginsConfig m_config;
   std::chrono::milliseconds m_stopTimeout;
   std::function<void()> m_onChange;
-  std::vector<Instance> m_instances;
+  std::uint64_t m_nextId = 1;  // 0 tags the timer
+  std::vector<std::unique_ptr<Instance>> m_instances;
   UniqueFd m_epoll, m_timer;
   bool m_shuttingDown = false;
-  std::optional<SteadyClock::time_point> m_killAt;
 };
 
 std::expected<std::unique_ptr<Supervisor>, std::string> Supervisor::create(const PluginsConfig& config, Options options,
@@ -335,6 +442,8 @@ int Supervisor::pollFd() const noexcept { return m_impl->pollFd(); }
 void Supervisor::onChange(std::function<void()> callback) { m_impl->onChange(std::move(callback)); }
 void Supervisor::startAll() { m_impl->startAll(); }
 void Supervisor::dispatch() { m_impl->dispatch(); }
+void Supervisor::reconfigure(const PluginsConfig& config) { m_impl->reconfigure(config); }
+void Supervisor::restart(const std::string& name) { m_impl->restart(name); }
 void Supervisor::beginShutdown() { m_impl->beginShutdown(); }
 bool Supervisor::stopped() const noexcept { return m_impl->stopped(); }
 std::vector<InstanceStatus> Supervisor::status() const { return m_impl->status(); }

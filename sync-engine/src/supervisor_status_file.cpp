@@ -26,12 +26,7 @@ std::string iso8601(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
-}  // namespace
-
-std::string pluginsStatusJson(const std::vector<InstanceStatus>& instances, const std::vector<std::string>& available) {
-  nlohmann::ordered_json doc;
-  doc["instances"] = nlohmann::ordered_json::array();
-  for (const auto& s : instances) {
+nlohmann::ordered_json instanceJson(const InstanceStatus& s) {
     nlohmann::ordered_json i = {{"name", s.name},
                         {"library", s.library},
                         {"state", std::string(toString(s.state))},
@@ -41,17 +36,27 @@ std::string pluginsStatusJson(const std::vector<InstanceStatus>& instances, cons
                         {"message", s.message},
                         {"since", iso8601(s.since)}};
     if (s.restartAt) i["restart_at"] = iso8601(*s.restartAt);
-    doc["instances"].push_back(std::move(i));
-  }
+    return i;
+}
+
+}  // namespace
+
+std::string pluginsStatusJson(const std::vector<InstanceStatus>& instances, const std::vector<std::string>& available,
+                              const InstanceStatus* sync) {
+  nlohmann::ordered_json doc;
+  doc["instances"] = nlohmann::ordered_json::array();
+  for (const auto& s : instances) doc["instances"].push_back(instanceJson(s));
   doc["available"] = available;
+  doc["sync"] = sync ? instanceJson(*sync) : nlohmann::ordered_json(nullptr);
   // Replaces invalid UTF-8 (a host may print anything) instead of throwing.
   return doc.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
 std::expected<void, std::string> writePluginsStatus(const std::filesystem::path& path,
                                                     const std::vector<InstanceStatus>& instances,
-                                                    const std::vector<std::string>& available) {
-  const std::string text = pluginsStatusJson(instances, available);
+                                                    const std::vector<std::string>& available,
+                                                    const InstanceStatus* sync) {
+  const std::string text = pluginsStatusJson(instances, available, sync);
   const std::filesystem::path tmp = path.string() + ".tmp";
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!fd) return std::unexpected("cannot write " + tmp.string() + ": " + std::strerror(errno));

@@ -14,12 +14,16 @@
 
 namespace ipcsync {
 
-// The document as text (pretty-printed JSON).
-std::string pluginsStatusJson(const std::vector<InstanceStatus>& instances, const std::vector<std::string>& available);
+// The document as text (pretty-printed JSON). `sync` is the sync engine process (ipcsync-sync),
+// written as the "sync" member with the same fields as an instance; null when the topology has
+// no routes and so no sync engine runs.
+std::string pluginsStatusJson(const std::vector<InstanceStatus>& instances, const std::vector<std::string>& available,
+                              const InstanceStatus* sync = nullptr);
 
 // Writes the document atomically. On failure names the path and the reason; the old file stays.
 std::expected<void, std::string> writePluginsStatus(const std::filesystem::path& path,
                                                     const std::vector<InstanceStatus>& instances,
-                                                    const std::vector<std::string>& available);
+                                                    const std::vector<std::string>& available,
+                                                    const InstanceStatus* sync = nullptr);
 
 }  // namespace ipcsync

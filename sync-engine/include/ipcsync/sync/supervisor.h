@@ -1,4 +1,5 @@
 // Supervisor: runs one plugin host process per configured plugin instance and keeps it running.
+// (ipcsyncd runs a second Supervisor, with its own command line, for the sync engine process.)
 //
 // It starts `<host program> --plugin LIB --instance NAME --namespace NS --runtime-dir DIR
 // --data-dir DIR [--setting k=v]...` for every instance, each in its own process group, and reads
@@ -53,10 +54,16 @@ struct InstanceStatus {
 
 class Supervisor {
  public:
+  // The command line of one instance's process (argv[1..]), given its configuration and data directory.
+  using ArgsBuilder = std::function<std::vector<std::string>(const PluginInstanceConfig&, const std::filesystem::path& dataDir)>;
   struct Options {
     std::filesystem::path hostProgram;
     std::string ns;
     std::filesystem::path runtimeDir;  // passed to every host as --runtime-dir
+    ArgsBuilder args;                  // empty: the plugin host's command line above
+    std::string registeredPrefix = "plugin.";  // the engine lists an instance's process as <prefix><name>
+    std::string kind = "plugin instance";      // how log lines name an instance
+    std::string process = "host";              // and its process
   };
   // True once the engine lists `pid` as registered under `engineName` ("plugin.<instance>").
   using RegisteredProbe = std::function<bool(const std::string& engineName, pid_t pid)>;
@@ -81,6 +88,16 @@ class Supervisor {
   // Handles whatever is pending (hosts that ended, stderr lines, due restarts, registrations)
   // without blocking.
   void dispatch();
+
+  // Applies a new instance list (a reloaded configuration): instances no longer listed are stopped
+  // (SIGTERM, SIGKILL after the stop timeout) and dropped once reaped; new ones are started;
+  // those whose library, settings or data directory changed are stopped and started afresh;
+  // the others are not touched (same pid). The supervision bounds of the new config apply from now.
+  void reconfigure(const PluginsConfig& config);
+
+  // Stops the instance's process and starts it again at once (not counted as a crash), e.g. when
+  // what it reads changed. A FAILED or stopped instance is started. No effect for an unknown name.
+  void restart(const std::string& name);
 
   // SIGTERM to every host; no more restarts; SIGKILL to those still running after the
   // configured stop timeout. stopped() says when every host has been reaped.
