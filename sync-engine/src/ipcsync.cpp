@@ -24,6 +24,9 @@
 #include "ipcsync/sync/engine_config_file.h"
 #include "ipcsync/sync/plugin_describe.h"
 #include "ipcsync/sync/topology_check.h"
+#if IPCSYNC_HAVE_JOURNAL_CLI
+#include "ipcsync/sync/journal_cli.h"
+#endif
 
 namespace {
 
@@ -40,6 +43,61 @@ std::string human(std::uint64_t b) {
 std::uint64_t nowNs() {
   return static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+namespace fs = std::filesystem;
+
+std::string text(const nlohmann::json& j, const char* key, const std::string& none = "-") {
+  if (!j.contains(key) || j[key].is_null()) return none;
+  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
+}
+
+std::optional<nlohmann::json> readJson(const fs::path& path) {
+  std::FILE* f = std::fopen(path.c_str(), "re");
+  if (!f) return std::nullopt;
+  std::string body;
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) body.append(buf, n);
+  std::fclose(f);
+  try {
+    return nlohmann::json::parse(body);
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
+// The supervisor's plugins.json (instances and the sync engine) and, if the sync engine runs,
+// its sync.json (per route and subscriber: lag and throughput), both beside the engine's socket.
+void printSupervision(const fs::path& runtimeDir) {
+  if (const auto doc = readJson(runtimeDir / "plugins.json")) {
+    std::printf("\n%-16s %-10s %-11s %8s %8s  %s\n", "PLUGIN INSTANCE", "LIBRARY", "STATE", "PID", "RESTARTS", "MESSAGE");
+    std::vector<nlohmann::json> rows;
+    if (doc->contains("instances"))
+      for (const auto& i : (*doc)["instances"]) rows.push_back(i);
+    if (doc->contains("sync") && (*doc)["sync"].is_object()) {
+      auto sync = (*doc)["sync"];
+      sync["library"] = fs::path(text(sync, "library")).filename().string();
+      sync["name"] = "(sync engine)";
+      rows.push_back(sync);
+    }
+    for (const auto& i : rows)
+      std::printf("%-16s %-10s %-11s %8s %8s  %s\n", text(i, "name").c_str(), text(i, "library").c_str(),
+                  text(i, "state").c_str(), text(i, "pid").c_str(), text(i, "restarts").c_str(),
+                  text(i, "message", "").c_str());
+    if (doc->contains("available") && !(*doc)["available"].empty()) {
+      std::string files;
+      for (const auto& f : (*doc)["available"]) files += " " + f.get<std::string>();
+      std::printf("available, not configured:%s\n", files.c_str());
+    }
+  }
+  if (const auto sync = readJson(runtimeDir / "sync.json"); sync && sync->contains("routes")) {
+    std::printf("\n%-20s %-12s %-12s %10s %9s %12s %10s %7s\n", "ROUTE", "FROM", "TO", "LAG", "LAG MS", "CHANGESETS/S",
+                "ROWS/S", "ERRORS");
+    for (const auto& r : (*sync)["routes"])
+      std::printf("%-20s %-12s %-12s %10s %9s %12s %10s %7s\n", text(r, "route").c_str(), text(r, "source").c_str(),
+                  text(r, "subscriber").c_str(), text(r, "lag_changesets").c_str(), text(r, "lag_ms").c_str(),
+                  text(r, "applied_per_s").c_str(), text(r, "rows_per_s").c_str(), text(r, "errors").c_str());
+  }
 }
 
 int status(const std::string& ns) {
@@ -65,7 +123,10 @@ int status(const std::string& ns) {
                   static_cast<unsigned long long>(c.hits));
     std::printf("\n");
   }
-  if (records.empty()) return alive ? kOk : kNotRunning;
+  if (records.empty()) {
+    printSupervision(fs::path(engine.socketPath.c_str()).parent_path());
+    return alive ? kOk : kNotRunning;
+  }
   std::printf("%-4s %-24s %8s %6s %-11s %10s %10s %10s %6s %9s\n", "SLOT", "NAME", "PID", "UID", "STATE", "IN USE",
               "FREE", "LARGEST", "ARENAS", "UP");
   for (const auto& [slot, r] : records) {
@@ -75,12 +136,11 @@ int status(const std::string& ns) {
                 ipcsync::describe(r.state).data(), human(r.stats.bytesInUse).c_str(), human(r.stats.bytesFree).c_str(),
                 human(r.stats.largestFreeRun).c_str(), r.stats.activeArenas, r.geometry.maxArenas, up);
   }
+  printSupervision(fs::path(engine.socketPath.c_str()).parent_path());
   return alive ? kOk : kNotRunning;
 }
 
 // ---- ipcsync plugins -----------------------------------------------------------------------------
-
-namespace fs = std::filesystem;
 
 fs::path selfDir() {
   std::error_code ec;
@@ -221,6 +281,26 @@ int validate(const std::string& file) {
   return kInvalid;
 }
 
+// ---- ipcsync deadletter / conflicts ----------------------------------------------------------------
+
+#if IPCSYNC_HAVE_JOURNAL_CLI
+// The journal of the configuration `file` (journal.path, else <state_dir>/journal.db), then the
+// journal engineer's command on it. A configuration that does not load: exit 2.
+int journalCommand(const std::string& file, bool deadletters, std::vector<std::string> words) {
+  ipcsync::DaemonConfig base;
+  base.plugins.pluginsDir = ipcsync::defaultPluginsDir();
+  auto config = ipcsync::loadDaemonConfig(file, base);
+  if (!config) {
+    std::fprintf(stderr, "ipcsync: %s\n", config.error().message.c_str());
+    return kUsageError;
+  }
+  if (words.empty()) words.push_back("list");
+  const auto journal = ipcsync::effectiveJournalPath(*config);
+  return deadletters ? ipcsync::journal_cli::deadletterCommand(journal, words, stdout, stderr)
+                     : ipcsync::journal_cli::conflictsCommand(journal, words, stdout, stderr);
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -239,6 +319,25 @@ int main(int argc, char** argv) {
                                 "every route against the plugins' own descriptions (tables, columns, primary keys, filters).\n"
                                 "Exit codes: 0 valid, 1 could not run (no such file, no plugin host), 2 invalid");
   va->add_option("FILE", validateFile, "the daemon's YAML configuration file")->required();
+#if IPCSYNC_HAVE_JOURNAL_CLI
+  std::string journalConfig, take;
+  bool all = false;
+  std::vector<std::string> dlWords, cfWords;
+  auto* dl = app.add_subcommand("deadletter",
+                                "list the change-sets that failed max_retries times (list), or ask the sync engine to\n"
+                                "try one again (replay ID); exit codes: 0 ok, 1 journal error, 2 usage, 3 no such id");
+  dl->add_option("WORDS", dlWords, "list (default) | replay ID");
+  dl->add_option("-c,--config", journalConfig, "the daemon's YAML file (its journal.path, else <state_dir>/journal.db)")
+      ->required();
+  auto* cf = app.add_subcommand("conflicts",
+                                "list the conflicts parked by routes with conflict: park (list [--all]), or resolve one\n"
+                                "(resolve ID --take source|target); exit codes as for deadletter");
+  cf->add_option("WORDS", cfWords, "list (default) | resolve ID");
+  cf->add_option("--take", take, "resolve: keep the source's or the target's row")->check(CLI::IsMember({"source", "target"}));
+  cf->add_flag("--all", all, "list: resolved conflicts too");
+  cf->add_option("-c,--config", journalConfig, "the daemon's YAML file (its journal.path, else <state_dir>/journal.db)")
+      ->required();
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -248,5 +347,13 @@ int main(int argc, char** argv) {
   if (st->parsed()) return status(ns);
   if (pl->parsed()) return plugins(pluginsDir);
   if (va->parsed()) return validate(validateFile);
+#if IPCSYNC_HAVE_JOURNAL_CLI
+  if (dl->parsed()) return journalCommand(journalConfig, true, dlWords);
+  if (cf->parsed()) {
+    if (!take.empty()) cfWords.insert(cfWords.end(), {"--take", take});
+    if (all) cfWords.push_back("--all");
+    return journalCommand(journalConfig, false, cfWords);
+  }
+#endif
   return kUsageError;
 }
