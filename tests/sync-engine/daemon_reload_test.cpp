@@ -1,0 +1,130 @@
+// ipcsyncd reloading its configuration (SIGHUP, or the file written anew) with stand-in plugin
+// hosts (fake_plugin_host), and `ipcsync status` showing what plugins.json holds.
+#include <signal.h>
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "namespace_test.h"
+#include "run_program.h"
+
+namespace ipcsync::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class DaemonReloadTest : public NamespaceTest {
+ protected:
+  DaemonReloadTest() {
+    std::filesystem::create_directories(plugins());
+    std::ofstream(plugins() / "good.so") << "stand-in";
+  }
+  std::filesystem::path plugins() const { return dir.path() / "plugins"; }
+  std::filesystem::path config() const { return dir.path() / "engine.yaml"; }
+  std::filesystem::path statusFile() const { return dir.path() / ns / "plugins.json"; }
+
+  // Writes the configuration with `instances` (names of fake hosts) through a rename, as editors do.
+  void writeConfig(const std::vector<std::string>& instances, const std::string& extra = "") {
+    std::string text = "plugins_dir: " + plugins().string() + "\nstate_dir: " + (dir.path() / "state").string() +
+                       "\nplugin_host: " + IPCSYNC_FAKE_PLUGIN_HOST + "\nsupervision: {stop_timeout_ms: 1000}\nplugins:\n";
+    for (const auto& i : instances) text += "  - {name: " + i + ", library: good.so}\n";
+    const auto tmp = dir.path() / "engine.yaml.new";
+    std::ofstream(tmp) << text << extra;
+    std::filesystem::rename(tmp, config());
+  }
+  nlohmann::json instance(const std::string& name) const {
+    std::ifstream in(statusFile());
+    if (!in) return {};
+    try {
+      const auto doc = nlohmann::json::parse(in);
+      for (const auto& i : doc.at("instances"))
+        if (i.at("name") == name) return i;
+    } catch (const nlohmann::json::exception&) {
+    }
+    return {};
+  }
+  bool running(const std::string& name) const {
+    const auto i = instance(name);
+    return !i.is_null() && i["state"] == "running";
+  }
+  pid_t pidOf(const std::string& name) const { return instance(name)["pid"].get<pid_t>(); }
+  static bool alive(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat;
+    std::getline(in, stat);
+    const auto close = stat.rfind(')');
+    return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
+  }
+};
+
+TEST_F(DaemonReloadTest, SighupStartsAnAddedInstanceStopsARemovedOneAndLeavesTheThirdRunning) {
+  writeConfig({"keep", "drop"});
+  startEngine("hup", {"--config", config().string()});
+  ASSERT_TRUE(waitFor([&] { return running("keep") && running("drop"); }, 10s)) << engine->log();
+  const pid_t keep = pidOf("keep"), drop = pidOf("drop");
+
+  writeConfig({"keep", "added"});
+  ASSERT_EQ(::kill(engine->pid(), SIGHUP), 0);
+  ASSERT_TRUE(waitFor([&] { return running("added") && instance("drop").is_null(); }, 10s)) << engine->log();
+  EXPECT_TRUE(waitFor([&] { return !alive(drop); }, 5s)) << "the removed instance's host still runs";
+  EXPECT_EQ(pidOf("keep"), keep) << "the unchanged instance was restarted";
+  EXPECT_TRUE(alive(keep));
+  EXPECT_EQ(instance("keep")["restarts"], 0);
+  const auto log = engine->log();
+  EXPECT_NE(log.find("plugin instance 'drop' is no longer configured: stopping it"), std::string::npos) << log;
+  EXPECT_NE(log.find("plugin instance 'added' was added: starting it"), std::string::npos) << log;
+  EXPECT_EQ(engine->stop(SIGTERM), 0);
+}
+
+TEST_F(DaemonReloadTest, AnInvalidNewFileIsRefusedWithItsErrorAndTheRunningConfigurationStays) {
+  writeConfig({"keep"});
+  startEngine("badreload", {"--config", config().string()});
+  ASSERT_TRUE(waitFor([&] { return running("keep"); }, 10s)) << engine->log();
+  const pid_t keep = pidOf("keep");
+
+  // A typo in a key, and an instance that would be new: neither may take effect.
+  writeConfig({"keep", "other"}, "routes:\n  - {from: keep, too: other}\n");
+  ASSERT_EQ(::kill(engine->pid(), SIGHUP), 0);
+  ASSERT_TRUE(waitFor([&] { return engine->log().find("the new configuration is refused") != std::string::npos; }, 10s))
+      << engine->log();
+  const auto log = engine->log();
+  EXPECT_NE(log.find(config().string() + ":9:18: unknown key 'too' in a route; did you mean 'to'?"), std::string::npos) << log;
+  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(instance("other").is_null()) << "an instance of the refused file was started";
+  EXPECT_EQ(pidOf("keep"), keep);
+  EXPECT_TRUE(running("keep"));
+  EXPECT_EQ(engine->stop(SIGTERM), 0);
+}
+
+TEST_F(DaemonReloadTest, WritingTheFileReloadsItWithoutASignal) {
+  writeConfig({"first"});
+  startEngine("inotify", {"--config", config().string()});
+  ASSERT_TRUE(waitFor([&] { return running("first"); }, 10s)) << engine->log();
+  const pid_t first = pidOf("first");
+  writeConfig({"first", "second"});
+  ASSERT_TRUE(waitFor([&] { return running("second"); }, 10s)) << engine->log();
+  EXPECT_EQ(pidOf("first"), first);
+  EXPECT_NE(engine->log().find("the configuration file changed: reloading"), std::string::npos) << engine->log();
+  EXPECT_EQ(engine->stop(SIGTERM), 0);
+}
+
+TEST_F(DaemonReloadTest, StatusShowsThePluginInstancesFromPluginsJson) {
+  writeConfig({"alpha", "beta"});
+  startEngine("status", {"--config", config().string()});
+  ASSERT_TRUE(waitFor([&] { return running("alpha") && running("beta"); }, 10s)) << engine->log();
+  const auto [code, out] = runProgram({IPCSYNC_CLI, "status", "-n", ns});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("PLUGIN INSTANCE"), std::string::npos) << out;
+  for (const std::string name : {"alpha", "beta"}) {
+    const std::string row = name + std::string(16 - name.size() + 1, ' ') + "good.so" + std::string(4, ' ') + "running";
+    EXPECT_NE(out.find(row), std::string::npos) << "no row '" << row << "' in:\n" << out;
+    EXPECT_NE(out.find(std::to_string(pidOf(name))), std::string::npos) << out;
+  }
+  EXPECT_EQ(engine->stop(SIGTERM), 0);
+}
+
+}  // namespace
+}  // namespace ipcsync::test
