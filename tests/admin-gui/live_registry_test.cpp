@@ -8,6 +8,8 @@
 #include <QAbstractItemModelTester>
 #include <QElapsedTimer>
 
+#include <algorithm>
+
 #include "console_fixture.h"
 #include "ipcsync/admin/admin_poller.h"
 #include "ipcsync/admin/registrations_model.h"
@@ -100,17 +102,21 @@ TEST_F(LiveRegistryTest, ManyClientsComingAndGoingAreDiffedIntoInsertsAndRemoves
   EXPECT_GE(sig.removed, 3);
 }
 
-TEST_F(LiveRegistryTest, AReadTakesLessThanAMillisecondSoTheWindowNeverWaits) {
+TEST_F(LiveRegistryTest, ATypicalReadTakesUnderAMillisecondAndNoneHoldsTheWindowLong) {
   std::vector<test::Child> children;
   for (int i = 0; i < 8; ++i) children.push_back(test::receiverChild(options("r" + std::to_string(i))));
   ASSERT_TRUE(test::spinUntil([&] { return model.rowCount() == 8; }, 3s));
-  std::uint64_t worst = 0;
-  for (int i = 0; i < 50; ++i) {
+  std::vector<std::uint64_t> costs;
+  for (int i = 0; i < 51; ++i) {
     poller->refreshNow();
-    worst = std::max(worst, poller->last().readCostNs);
+    costs.push_back(poller->last().readCostNs);
   }
-  std::printf("worst read of 8 records + caches + plugins.json: %llu us\n", static_cast<unsigned long long>(worst / 1000));
-  EXPECT_LT(worst, 20'000'000u) << "a refresh must not hold the GUI thread";  // generous: shared 2-core machine, sanitizers
+  std::sort(costs.begin(), costs.end());
+  std::printf("read of 8 records + caches + plugins.json: median %llu us, worst %llu us\n",
+              static_cast<unsigned long long>(costs[25] / 1000), static_cast<unsigned long long>(costs.back() / 1000));
+  EXPECT_LT(costs[25], 1'000'000u);
+  // Generous: on the shared 2-core machine a read may be preempted; the seqlock never waits on the engine.
+  EXPECT_LT(costs.back(), 50'000'000u) << "a refresh must not hold the GUI thread";
 }
 
 }  // namespace
