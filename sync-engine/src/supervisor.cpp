@@ -282,9 +282,11 @@ class Supervisor::Impl {
                      "; fix data_dir or state_dir in the configuration");
       return;
     }
-    auto host = HostProcess::spawn(m_options.hostProgram, hostArgs(inst));
+    // Without a host program each instance's library is the program itself (the sync engine).
+    const bool ownProgram = m_options.hostProgram.empty();
+    auto host = HostProcess::spawn(ownProgram ? inst.config.library : m_options.hostProgram, hostArgs(inst));
     if (!host) {
-      fail(inst, host.error() + "; check plugin_host in the configuration");
+      fail(inst, host.error() + (ownProgram ? "; check sync_program in the configuration" : "; check plugin_host in the configuration"));
       return;
     }
     if (inst.status.pid != 0 || !inst.status.lastExit.empty()) ++inst.status.restarts;

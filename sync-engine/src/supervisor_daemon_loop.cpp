@@ -253,8 +253,8 @@ int runDaemon(std::unique_ptr<Engine> engine, const DaemonConfig& initial, const
       log(LogLevel::Error, "the new configuration is refused; keeping the running one. Its errors:\n" + next.error());
       return;
     }
-    if (next->engine.ns != config.engine.ns || next->engine.runtimeDir != config.engine.runtimeDir)
-      log(LogLevel::Warn, "namespace and runtime_dir changes need a restart of ipcsyncd; they are not applied");
+    // Only plugins and topology are applied; namespace, runtime_dir, engine and access need a restart
+    // (docs/CONFIG.md, "Reloading"). The reloaded file has no command-line overrides, so it cannot tell.
     const bool topologyChanged = topologyFingerprint(next->topology) != topologyFingerprint(config.topology);
     const std::string ns = config.engine.ns;
     const auto runtimeDir = config.engine.runtimeDir;

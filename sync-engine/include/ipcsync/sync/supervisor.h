@@ -57,7 +57,7 @@ class Supervisor {
   // The command line of one instance's process (argv[1..]), given its configuration and data directory.
   using ArgsBuilder = std::function<std::vector<std::string>(const PluginInstanceConfig&, const std::filesystem::path& dataDir)>;
   struct Options {
-    std::filesystem::path hostProgram;
+    std::filesystem::path hostProgram;  // empty: each instance's `library` is the program to run
     std::string ns;
     std::filesystem::path runtimeDir;  // passed to every host as --runtime-dir
     ArgsBuilder args;                  // empty: the plugin host's command line above
