@@ -132,8 +132,15 @@ HostServer::Next HostServer::handle(const Message& request) {
     return Next::Continue;
   }
   if (m_session != request.session()) {
-    if (m_session && m_instance && m_instance->started())
-      spdlog::info("the sync engine opened a new session {} (was {})", request.session(), *m_session);
+    if (m_session && m_instance && m_instance->started()) {
+      // A new sync engine while started: what the plugin emitted to the old one may not be
+      // journaled. Restart (the supervisor does) so the new one starts us from its journal.
+      fail(request, IPCSYNC_EBUSY, "this host was started by an earlier sync engine session; it restarts now");
+      spdlog::error("the sync engine opened a new session {} while session {} had started this instance; stopping "
+                    "so that the supervisor restarts this host and the new sync engine resumes it",
+                    request.session(), *m_session);
+      return Next::SessionLost;
+    }
     m_session = request.session();
   }
   auto kind = wire::peekKind(request.bytes());
@@ -181,7 +188,7 @@ HostServer::Next HostServer::serve(const Message& request, wire::Kind kind) {
         fail(request, started.error().status, "start() failed: " + started.error().message);
         spdlog::error("start() of instance '{}' failed with status {}: {}", plugin.name(), started.error().status,
                       started.error().message);
-        return Next::StartFailed;
+        return plugin_host::transient(started.error().status) ? Next::StartFailedForNow : Next::StartFailed;
       }
       spdlog::info("instance '{}' started after sequence {}", plugin.name(), args->journaledThrough);
       answer(request, wire::Kind::Ok, wire::Empty{});
@@ -293,6 +300,7 @@ int HostServer::run(const volatile std::sig_atomic_t& stopRequested) {
         return finish(kStoppedCleanly);
       }
       if (next == Next::StartFailed) return finish(kPluginFailed);
+      if (next == Next::StartFailedForNow || next == Next::SessionLost) return finish(kEngineLost);
       if (stopRequested) break;
     }
     if (m_instance->started() && m_session && !m_client.peerOf(*m_session)) {

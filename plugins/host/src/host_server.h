@@ -42,7 +42,7 @@ class HostServer final : public HostSink {
   int reportConflict(const ipcsync_conflict& conflict, std::string& error) override;
 
  private:
-  enum class Next { Continue, Stop, StartFailed };
+  enum class Next { Continue, Stop, StartFailed, StartFailedForNow, SessionLost };
   Next handle(const Message& request);
   Next serve(const Message& request, wire::Kind kind);
   template <class T> void answer(const Message& to, wire::Kind kind, const T& body);

@@ -243,11 +243,18 @@ int readerNext(ipcsync_changeset_reader* reader, ipcsync_change* change, ipcsync
       setError(error, "changeset_reader_next: reader or change is NULL");
       return IPCSYNC_EINVAL;
     }
-    auto next = reinterpret_cast<Reader*>(reader)->reader->next(*change);
+    // The plugin allocated *change and says how much of it there is: write no more than that (a
+    // plugin built against an older minor version has a shorter struct).
+    ipcsync_change full{};
+    auto next = reinterpret_cast<Reader*>(reader)->reader->next(full);
     if (!next) {
       setError(error, next.error());
       return IPCSYNC_EINVAL;
     }
+    const std::uint32_t room = change->struct_size ? change->struct_size : static_cast<std::uint32_t>(sizeof full);
+    const std::size_t n = std::min<std::size_t>(room, sizeof full);
+    full.struct_size = static_cast<std::uint32_t>(n);
+    std::memcpy(change, &full, n);
     result = *next ? 1 : 0;
     return IPCSYNC_OK;
   });

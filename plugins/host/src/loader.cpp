@@ -132,8 +132,16 @@ std::expected<PluginDescription, LoadError> check(const std::filesystem::path& p
   out.description = d.description ? d.description : "";
   out.abiMajor = d.abi_major;
   out.abiMinor = d.abi_minor;
+  // The array's stride is the plugin's sizeof(ipcsync_table_desc), which its first element states
+  // (a plugin built against another minor version may have a longer one).
+  const std::size_t stride = d.table_count > 0 && d.tables ? std::max<std::size_t>(d.tables[0].struct_size, kTableSize) : 0;
+  if (stride % alignof(ipcsync_table_desc) != 0)
+    return refuse(LoadErrc::BadTable, path,
+                  "table #0 has struct_size " + std::to_string(stride) + ", which is not sizeof(ipcsync_table_desc) of any "
+                  "ABI version; set struct_size = sizeof(ipcsync_table_desc)");
   for (std::size_t i = 0; i < d.table_count; ++i) {
-    const ipcsync_table_desc& t = d.tables[i];
+    const ipcsync_table_desc& t =
+        *reinterpret_cast<const ipcsync_table_desc*>(reinterpret_cast<const unsigned char*>(d.tables) + i * stride);
     const std::string where = "table #" + std::to_string(i);
     if (t.struct_size < kTableSize)
       return refuse(LoadErrc::BadTable, path,
@@ -208,9 +216,11 @@ std::expected<std::unique_ptr<PluginInstance>, LoadError> LoadedPlugin::createIn
   const int rc = m_descriptor->create(instance->m_services->table(), &created, &error);
   if (rc != IPCSYNC_OK) {
     error.message[sizeof error.message - 1] = '\0';
-    return refuse(LoadErrc::CreateFailed, m_path,
-                  "create() of instance '" + config.instance + "' failed with status " + std::to_string(rc) + ": " +
-                      (error.message[0] ? error.message : "(the plugin gave no message)"));
+    auto refused = refuse(LoadErrc::CreateFailed, m_path,
+                          "create() of instance '" + config.instance + "' failed with status " + std::to_string(rc) +
+                              ": " + (error.message[0] ? error.message : "(the plugin gave no message)"));
+    refused.error().status = rc;
+    return refused;
   }
   if (!created)
     return refuse(LoadErrc::CreateFailed, m_path,

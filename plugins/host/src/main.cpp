@@ -126,7 +126,7 @@ int main(int argc, char** argv) {
   auto created = plugin->createInstance(std::move(config), server);
   if (!created) {
     spdlog::error("{}", created.error().message);
-    return kPluginFailed;
+    return ipcsync::plugin_host::transient(created.error().status) ? kEngineLost : kPluginFailed;
   }
   server.attach(std::move(*created));
   spdlog::info("plugin '{}' {} serves as '{}' in namespace '{}'; waiting for the sync engine '{}'",

@@ -96,6 +96,15 @@ TEST_F(HostStartupTest, ACreateThatFailsExitsFourWithThePluginsMessage) {
   EXPECT_THAT(r.err, HasSubstr("cannot open database /nonexistent/bad.sqlite"));
 }
 
+TEST_F(HostStartupTest, ACreateThatIsBusyForNowExitsOneSoTheSupervisorRetries) {
+  startEngine("hbusy");
+  const auto r = runProgram(pluginHostPath(), {"--plugin", testPlugin("bad_create_busy").string(), "--instance", "c",
+                                               "--namespace", ns, "--runtime-dir", dir.path().string(), "--data-dir",
+                                               (dir.path() / "d").string()});
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("is locked by another process"));
+}
+
 TEST_F(HostStartupTest, ARefusedPluginExitsThreeBeforeRegistering) {
   startEngine("hrefuse");
   const auto r = runProgram(pluginHostPath(), {"--plugin", testPlugin("bad_major").string(), "--instance", "m",

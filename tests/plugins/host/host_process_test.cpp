@@ -253,6 +253,29 @@ TEST_F(HostProcessTest, AFailedStartIsAnsweredThenTheHostExitsFour) {
   EXPECT_EQ(host->wait(), 4) << host->log();
 }
 
+// A sync engine that dies and comes back while the host is busy inside the plugin: the host must
+// not carry on with the new one (what it emitted to the old one may not be journaled), but exit 1
+// so that it is restarted and started afresh from the journal.
+TEST_F(HostProcessTest, ANewSyncEngineSessionAfterStartMakesTheHostRestart) {
+  startEngine("hnew");
+  auto host = startHost("n", {"--setting", "poll_sleep_ms=300"});
+  {
+    auto first = SyncSide::open(ns, dir.path(), "plugin.n");
+    ASSERT_TRUE(first) << first.error();
+    auto r = first->request(w::Kind::Start, w::Start{0});
+    ASSERT_TRUE(r) << r.error();
+    ASSERT_EQ(kindOf(*r), w::Kind::Ok);
+  }  // the first sync engine goes
+  auto second = SyncSide::open(ns, dir.path(), "plugin.n");
+  if (second) {
+    auto r = second->request(w::Kind::Describe, w::Empty{});
+    if (r) {
+      EXPECT_EQ(kindOf(*r), w::Kind::Failure) << "the host served a second sync engine after Start";
+    }
+  }
+  EXPECT_EQ(host->wait(), 1) << host->log();
+}
+
 TEST_F(HostProcessTest, OnlyTheSyncPeerMayOpenASession) {
   startEngine("hpeer");
   auto host = startHost("p");

@@ -8,11 +8,15 @@
 
 static int do_create(const ipcsync_host_services* services, ipcsync_plugin** out, ipcsync_error* error) {
   (void)services;
-#ifdef BAD_CREATE_FAILS
+#if defined(BAD_CREATE_FAILS)
   (void)out;
   snprintf(error->message, sizeof error->message,
            "cannot open database /nonexistent/bad.sqlite: no such directory; set database.path");
   return IPCSYNC_EIO;
+#elif defined(BAD_CREATE_BUSY)
+  (void)out;
+  snprintf(error->message, sizeof error->message, "database /x/bad.sqlite is locked by another process; try again");
+  return IPCSYNC_EBUSY;
 #else
   (void)error;
   static int instance;

@@ -48,7 +48,12 @@ std::string_view describe(LoadErrc code) noexcept;
 struct LoadError {
   LoadErrc code;
   std::string message;  // the whole sentence: file, what was wrong, what to do
+  int status = 0;       // CreateFailed: the plugin's IPCSYNC_E* status (0 otherwise)
 };
+
+// A plugin status that says "try again later" (IPCSYNC_EBUSY: e.g. its database was locked): the
+// host then exits 1 so that the supervisor restarts it, instead of 4 (restarting cannot help).
+inline bool transient(int status) noexcept { return status == IPCSYNC_EBUSY; }
 
 struct TableDescription {
   std::string name;
