@@ -22,13 +22,26 @@ struct LocationRing {
   alignas(64) std::atomic<std::uint64_t> tail;  // next slot to produce
   alignas(64) Location slots[kRingCapacity];
 
-  // Producer side. False when full.
-  bool push(const Location& l) noexcept {
+  // Producer side. `headSeen` is the producer's own (process-local) copy of the consumer's head:
+  // the shared head is read only when the ring looks full, so a flowing ring costs the producer no
+  // read of the cache line the consumer keeps writing.
+  bool full(std::uint64_t& headSeen) const noexcept {
     const std::uint64_t t = tail.load(std::memory_order_relaxed);
-    if (t - head.load(std::memory_order_acquire) >= kRingCapacity) return false;
+    if (t - headSeen < kRingCapacity) return false;
+    headSeen = head.load(std::memory_order_acquire);
+    return t - headSeen >= kRingCapacity;
+  }
+  // False when full.
+  bool push(const Location& l, std::uint64_t& headSeen) noexcept {
+    if (full(headSeen)) return false;
+    const std::uint64_t t = tail.load(std::memory_order_relaxed);
     slots[t & (kRingCapacity - 1)] = l;
     tail.store(t + 1, std::memory_order_seq_cst);  // seq_cst: pairs with the consumer's sleep flag
     return true;
+  }
+  bool push(const Location& l) noexcept {
+    std::uint64_t headSeen = head.load(std::memory_order_acquire);
+    return push(l, headSeen);
   }
 
   // Consumer side: how many entries wait, or nothing when the producer corrupted the indices.
@@ -45,6 +58,13 @@ struct LocationRing {
 
   bool empty() const noexcept {
     return tail.load(std::memory_order_seq_cst) == head.load(std::memory_order_relaxed);
+  }
+  // Consumer side, with the consumer's own copy of the producer's tail: the shared tail is read
+  // only when everything seen so far has been consumed.
+  bool empty(std::uint64_t& tailSeen) const noexcept {
+    if (head.load(std::memory_order_relaxed) != tailSeen) return false;
+    tailSeen = tail.load(std::memory_order_seq_cst);
+    return head.load(std::memory_order_relaxed) == tailSeen;
   }
 };
 
