@@ -20,7 +20,7 @@ inline constexpr std::uint32_t kRingCapacity = 1024;  // a power of two
 struct LocationRing {
   alignas(64) std::atomic<std::uint64_t> head;  // next slot to consume
   alignas(64) std::atomic<std::uint64_t> tail;  // next slot to produce
-  alignas(64) Location slots[kRingCapacity];
+  alignas(64) Location entries[kRingCapacity];  // not "slots": Qt defines that as a macro
 
   // Producer side. `headSeen` is the producer's own (process-local) copy of the consumer's head:
   // the shared head is read only when the ring looks full, so a flowing ring costs the producer no
@@ -35,7 +35,7 @@ struct LocationRing {
   bool push(const Location& l, std::uint64_t& headSeen) noexcept {
     if (full(headSeen)) return false;
     const std::uint64_t t = tail.load(std::memory_order_relaxed);
-    slots[t & (kRingCapacity - 1)] = l;
+    entries[t & (kRingCapacity - 1)] = l;
     tail.store(t + 1, std::memory_order_seq_cst);  // seq_cst: pairs with the consumer's sleep flag
     return true;
   }
@@ -52,7 +52,7 @@ struct LocationRing {
   }
   // The oldest entry; only valid when pending() > 0. Copied out, so a producer scribbling on the
   // slot afterwards cannot change what the consumer validated.
-  Location front() const noexcept { return slots[head.load(std::memory_order_relaxed) & (kRingCapacity - 1)]; }
+  Location front() const noexcept { return entries[head.load(std::memory_order_relaxed) & (kRingCapacity - 1)]; }
   // seq_cst: the consumer may look at the producer's "wants room" flag next (Dekker).
   void pop() noexcept { head.store(head.load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst); }
 
