@@ -336,7 +336,7 @@ std::expected<void, Error> Client::trySend(SessionId session, Loan& loan, std::u
   layout::Channels& ch = m_memory->channels();
   const Location l{loan.m_run.arena, LocationKind::Copy, loan.m_run.offset, loan.m_bytes.size(),
                    it->second.nextSequence, session, correlation};
-  if (!ch.outbound.push(l)) return std::unexpected(Error{Errc::WouldBlock, "the outbound ring is full"});
+  if (!ch.outbound.push(l, m_outboundHeadSeen)) return std::unexpected(Error{Errc::WouldBlock, "the outbound ring is full"});
   ++it->second.nextSequence;
   loan.m_bytes = {};
   if (ch.engineSleeping.load(std::memory_order_seq_cst)) ringDoorbell(m_toEngine.get());
@@ -376,7 +376,7 @@ std::expected<Message, Error> Client::takeMessage() {
   if (auto ok = pumpControl(); !ok) return std::unexpected(ok.error());
   layout::Channels& ch = m_memory->channels();
   LocationRing& in = ch.inbound;
-  if (in.empty()) return Message{};
+  if (in.empty(m_inboundTailSeen)) return Message{};
   ch.ownerSleeping.store(0, std::memory_order_relaxed);  // busy again: no doorbell needed
   const Location l = in.front();
   in.pop();  // seq_cst: pairs with the engine raising engineWantsRoom for a full ring

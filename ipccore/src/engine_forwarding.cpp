@@ -106,7 +106,7 @@ Engine::Impl::Step Engine::Impl::handOver(std::uint32_t slot, const Location& lo
     Registered& dst = *m_slots[dstSlot];
     if (!dst.closing) {
       layout::Channels& dch = dst.memory->channels();
-      if (dch.inbound.tail.load(std::memory_order_relaxed) - dch.inbound.head.load(std::memory_order_acquire) >= kRingCapacity) {
+      if (dch.inbound.full(dst.inboundHeadSeen)) {
         if (dch.engineWantsRoom.exchange(1, std::memory_order_seq_cst) == 0) ++dst.record.traffic.waitsForRoom;
         return Step::Blocked;
       }
@@ -116,7 +116,8 @@ Engine::Impl::Step Engine::Impl::handOver(std::uint32_t slot, const Location& lo
       deliver.length = loc.length;
       const int fds[1] = {object->second.fd.get()};
       if (!post(dstSlot, io::asBytes(deliver), fds, false)) return Step::Blocked;  // socket full or receiver leaving: retry
-      dch.inbound.push(Location{deliver.id, LocationKind::Handover, 0, loc.length, loc.sequence, loc.channel, loc.correlation});
+      dch.inbound.push(Location{deliver.id, LocationKind::Handover, 0, loc.length, loc.sequence, loc.channel, loc.correlation},
+                       dst.inboundHeadSeen);
       ++dst.record.traffic.messagesIn;
       dst.record.traffic.bytesIn += loc.length;
       if (dch.ownerSleeping.load(std::memory_order_seq_cst)) ring(dst.toClient.get());
@@ -138,8 +139,7 @@ Engine::Impl::Step Engine::Impl::copyInto(std::uint32_t dstSlot, std::span<const
   // Room in the receiver: a ring slot and a run. If either is missing, ask for a doorbell on
   // release, then look once more (the release may have happened in between).
   auto room = [&]() -> std::expected<Allocation, Errc> {
-    if (dch.inbound.tail.load(std::memory_order_relaxed) - dch.inbound.head.load(std::memory_order_acquire) >= kRingCapacity)
-      return std::unexpected(Errc::WouldBlock);
+    if (dch.inbound.full(dst.inboundHeadSeen)) return std::unexpected(Errc::WouldBlock);
     return dst.memory->manager().allocate(loc.length);
   };
   auto target = room();
@@ -155,7 +155,8 @@ Engine::Impl::Step Engine::Impl::copyInto(std::uint32_t dstSlot, std::span<const
   }
   std::memcpy(into.data(), data.data(), loc.length);
   dch.inbound.push(Location{target->arena, LocationKind::Copy, target->offset, loc.length, loc.sequence, loc.channel,
-                            loc.correlation});
+                            loc.correlation},
+                   dst.inboundHeadSeen);
   ++dst.record.traffic.messagesIn;
   dst.record.traffic.bytesIn += loc.length;
   if (dch.ownerSleeping.load(std::memory_order_seq_cst)) ring(dst.toClient.get());

@@ -49,6 +49,7 @@ struct Registered {
   // owner held its manager lock; freed at the next round.
   std::vector<Location> deferredFrees;
   std::uint64_t allocationsAtLastTick = 0;  // to see when the block went idle
+  std::uint64_t inboundHeadSeen = 0;        // the client's head of its inbound ring, as last read
   // Topic fan-out of the message at the head of the outbound ring: subscribers already served.
   std::set<std::uint64_t> fanoutDone;
   // Sealed memory objects the client handed over, by the id its Locations will name, with the

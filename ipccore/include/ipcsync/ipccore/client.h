@@ -212,6 +212,8 @@ class Client {
   std::unique_ptr<ProcessMemory> m_memory;
   std::chrono::microseconds m_spin{20};
   std::uint32_t m_controlSeen = 0;
+  std::uint64_t m_outboundHeadSeen = 0;  // the engine's head of our outbound ring, as last read
+  std::uint64_t m_inboundTailSeen = 0;   // the engine's tail of our inbound ring, as last read
   std::uint32_t m_nextToken = 1;
   SessionPolicy m_policy;
   std::unordered_map<SessionId, SessionState> m_sessions;

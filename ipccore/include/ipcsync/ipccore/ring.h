@@ -20,15 +20,28 @@ inline constexpr std::uint32_t kRingCapacity = 1024;  // a power of two
 struct LocationRing {
   alignas(64) std::atomic<std::uint64_t> head;  // next slot to consume
   alignas(64) std::atomic<std::uint64_t> tail;  // next slot to produce
-  alignas(64) Location slots[kRingCapacity];
+  alignas(64) Location entries[kRingCapacity];  // not "slots": Qt defines that as a macro
 
-  // Producer side. False when full.
-  bool push(const Location& l) noexcept {
+  // Producer side. `headSeen` is the producer's own (process-local) copy of the consumer's head:
+  // the shared head is read only when the ring looks full, so a flowing ring costs the producer no
+  // read of the cache line the consumer keeps writing.
+  bool full(std::uint64_t& headSeen) const noexcept {
     const std::uint64_t t = tail.load(std::memory_order_relaxed);
-    if (t - head.load(std::memory_order_acquire) >= kRingCapacity) return false;
-    slots[t & (kRingCapacity - 1)] = l;
+    if (t - headSeen < kRingCapacity) return false;
+    headSeen = head.load(std::memory_order_acquire);
+    return t - headSeen >= kRingCapacity;
+  }
+  // False when full.
+  bool push(const Location& l, std::uint64_t& headSeen) noexcept {
+    if (full(headSeen)) return false;
+    const std::uint64_t t = tail.load(std::memory_order_relaxed);
+    entries[t & (kRingCapacity - 1)] = l;
     tail.store(t + 1, std::memory_order_seq_cst);  // seq_cst: pairs with the consumer's sleep flag
     return true;
+  }
+  bool push(const Location& l) noexcept {
+    std::uint64_t headSeen = head.load(std::memory_order_acquire);
+    return push(l, headSeen);
   }
 
   // Consumer side: how many entries wait, or nothing when the producer corrupted the indices.
@@ -39,12 +52,19 @@ struct LocationRing {
   }
   // The oldest entry; only valid when pending() > 0. Copied out, so a producer scribbling on the
   // slot afterwards cannot change what the consumer validated.
-  Location front() const noexcept { return slots[head.load(std::memory_order_relaxed) & (kRingCapacity - 1)]; }
+  Location front() const noexcept { return entries[head.load(std::memory_order_relaxed) & (kRingCapacity - 1)]; }
   // seq_cst: the consumer may look at the producer's "wants room" flag next (Dekker).
   void pop() noexcept { head.store(head.load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst); }
 
   bool empty() const noexcept {
     return tail.load(std::memory_order_seq_cst) == head.load(std::memory_order_relaxed);
+  }
+  // Consumer side, with the consumer's own copy of the producer's tail: the shared tail is read
+  // only when everything seen so far has been consumed.
+  bool empty(std::uint64_t& tailSeen) const noexcept {
+    if (head.load(std::memory_order_relaxed) != tailSeen) return false;
+    tailSeen = tail.load(std::memory_order_seq_cst);
+    return head.load(std::memory_order_relaxed) == tailSeen;
   }
 };
 
