@@ -79,10 +79,8 @@ std::expected<std::vector<std::uint64_t>, JournalError> Journal::append(std::spa
       return invalid("has an origin sequence beyond 2^63-1, which SQLite cannot store");
     if (e.pieces.empty()) return invalid("has no pieces; a change-set carries at least one");
     for (std::size_t p = 0; p < e.pieces.size(); ++p) {
+      // No check against pieceBytes: the plugin ABI lets one row exceed it (max_piece_bytes).
       if (e.pieces[p].empty()) return invalid(fmt::format("has an empty piece {}; drop it before appending", p));
-      if (e.pieces[p].size() > j.config.pieceBytes)
-        return invalid(fmt::format("has piece {} of {} bytes, more than pieceBytes {}; split it (splitChangeset)", p,
-                                   e.pieces[p].size(), j.config.pieceBytes));
     }
     for (const auto& t : e.tables)
       if (t.empty()) return invalid("names an empty table; give each table it touches");

@@ -96,8 +96,8 @@ class Journal {
   // Their `sequence` and `journaledAtUs` fields are ignored on input. Full when the bound would be
   // passed: the caller pushes back on the source and retries after retention made room.
   // All or nothing: on any error nothing of the batch is stored. InvalidArgument for an empty
-  // origin, originSequence 0, no pieces, an empty piece or one above config.pieceBytes, or an
-  // entry larger than the whole bound. An empty provenance is stored as {origin}. A duplicate of
+  // origin, originSequence 0, no pieces, an empty piece, an empty table name, or an entry larger
+  // than the whole bound. Pieces above config.pieceBytes are accepted (one row may exceed it). An empty provenance is stored as {origin}. A duplicate of
   // a change-set that prune() already removed returns the sequence of the last removed entry of
   // that origin (one every cursor had passed): origins must number their change-sets increasingly.
   std::expected<std::vector<std::uint64_t>, JournalError> append(std::span<const JournalEntry> entries);
