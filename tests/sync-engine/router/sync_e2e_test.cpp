@@ -194,7 +194,8 @@ TEST_F(SyncE2eTest, KilledHostAndSyncEngineResumeAndApplyEveryChangeExactlyOnce)
   // changed: conflicts), and replicas are equal row for row.
   EXPECT_EQ(log("mining").find("conflict(s)"), std::string::npos) << log("mining");
   ASSERT_TRUE(eventually([&] { return syncStatus(statusPath()).contains("routes"); }, 5s));
-  for (const auto& r : syncStatus(statusPath())["routes"]) EXPECT_EQ(r["conflicts"], 0) << r.dump();
+  const auto final = syncStatus(statusPath());
+  for (const auto& r : final["routes"]) EXPECT_EQ(r["conflicts"], 0) << r.dump();
   EXPECT_EQ(query(db("crm"), "SELECT count(*), sum(quantity) FROM orders"),
             query(db("crm2"), "SELECT count(*), sum(quantity) FROM orders"));
 }
