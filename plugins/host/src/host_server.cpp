@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <cstring>
 #include <vector>
 
 #include "ipcsync/plugin_host/description_json.h"
@@ -327,7 +328,7 @@ int HostServer::run(const volatile std::sig_atomic_t& stopRequested) {
     pollfd p{m_client.pollFd(), POLLIN, 0};
     const int timeout = static_cast<int>(std::max<std::int64_t>(0, wait.count()));
     if (::poll(&p, 1, timeout) < 0 && errno != EINTR) {
-      spdlog::error("poll on the engine's descriptor failed: errno {}", errno);
+      spdlog::error("poll on the engine's descriptor failed: {}", std::strerror(errno));
       return finish(kEngineLost);
     }
   }

@@ -86,6 +86,14 @@ std::expected<bool, std::string> hasPrimaryKey(const std::string& table, const s
 }
 
 std::expected<PluginDescription, LoadError> check(const std::filesystem::path& path, const ipcsync_plugin_descriptor& d) {
+  // The version first (it sits right after struct_size in every ABI): a plugin of another major
+  // version is told so, not that its struct is too small.
+  if (d.struct_size >= offsetof(ipcsync_plugin_descriptor, name) && d.abi_major != IPCSYNC_PLUGIN_ABI_MAJOR)
+    return refuse(LoadErrc::AbiMajorMismatch, path,
+                  "it was built against plugin ABI " + std::to_string(d.abi_major) + "." + std::to_string(d.abi_minor) +
+                      ", this host speaks " + std::to_string(IPCSYNC_PLUGIN_ABI_MAJOR) + "." +
+                      std::to_string(IPCSYNC_PLUGIN_ABI_MINOR) + "; rebuild against plugin.h " +
+                      std::to_string(IPCSYNC_PLUGIN_ABI_MAJOR) + ".x");
   if (d.struct_size < kDescriptorSize)
     return refuse(LoadErrc::StructTooSmall, path,
                   "its descriptor's struct_size is " + std::to_string(d.struct_size) + " bytes, smaller than the " +

@@ -30,6 +30,15 @@ Envelope sampleEnvelope(const std::vector<std::byte>& data) {
   return e;
 }
 
+TEST(WireTest, AFrameWithANonZeroReservedFieldIsRefused) {
+  auto frame = encode(Kind::Describe, Empty{});
+  ASSERT_TRUE(peekKind(frame));
+  frame[3] = std::byte{1};
+  auto kind = peekKind(frame);
+  ASSERT_FALSE(kind);
+  EXPECT_NE(kind.error().find("reserved"), std::string::npos) << kind.error();
+}
+
 TEST(WireTest, AnEnvelopeSurvivesARoundTripFieldByField) {
   const auto data = bytes("changeset bytes");
   const auto frame = encode(Kind::Apply, sampleEnvelope(data));

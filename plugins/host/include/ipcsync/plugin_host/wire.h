@@ -367,6 +367,8 @@ inline std::expected<Kind, std::string> peekKind(std::span<const std::byte> fram
   if (version != kVersion)
     return std::unexpected("frame has wire version " + std::to_string(version) + ", expected " + std::to_string(kVersion) +
                            "; run a host and sync engine of the same build");
+  if (frame[2] != std::byte{0} || frame[3] != std::byte{0})
+    return std::unexpected(std::string("frame has a non-zero reserved field; run a host and sync engine of the same build"));
   const auto kind = static_cast<Kind>(frame[1]);
   if (name(kind) == "unknown")
     return std::unexpected("frame has unknown kind " + std::to_string(std::to_integer<unsigned>(frame[1])));
