@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -22,6 +23,7 @@
 
 #include "ipcsync/ipccore/admin_segment.h"
 #include "ipcsync/sync/engine_config_file.h"
+#include "ipcsync/sync/status_report.h"
 #include "ipcsync/sync/plugin_describe.h"
 #include "ipcsync/sync/topology_check.h"
 #if IPCSYNC_HAVE_JOURNAL_CLI
@@ -138,6 +140,45 @@ int status(const std::string& ns) {
   }
   printSupervision(fs::path(engine.socketPath.c_str()).parent_path());
   return alive ? kOk : kNotRunning;
+}
+
+// `ipcsync status --json`: one document, the same fields every time (docs/STATUS-JSON.md).
+int statusJson(const std::string& ns) {
+  auto report = ipcsync::statusReport(ns);
+  if (!report) {
+    std::fprintf(stderr, "ipcsync: %s\n", report.error().c_str());
+    return kNotRunning;
+  }
+  std::printf("%s\n", report->dump(2).c_str());
+  return (*report)["engine"]["running"].get<bool>() ? kOk : kNotRunning;
+}
+
+volatile std::sig_atomic_t g_interrupted = 0;
+
+// `ipcsync status --watch [MS]`: the table (or, with --json, one document per line) again every
+// MS until Ctrl-C; an engine that goes away is reported and waited for, not fatal.
+int watch(const std::string& ns, bool json, std::chrono::milliseconds every) {
+  std::signal(SIGINT, [](int) { g_interrupted = 1; });
+  std::signal(SIGTERM, [](int) { g_interrupted = 1; });
+  while (!g_interrupted) {
+    if (json) {
+      if (auto report = ipcsync::statusReport(ns)) std::printf("%s\n", report->dump().c_str());
+      else std::printf("{\"namespace\": \"%s\", \"error\": %s}\n", ns.c_str(), nlohmann::json(report.error()).dump().c_str());
+    } else {
+      std::printf("\033[H\033[2J");  // home, clear screen
+      std::time_t t = std::time(nullptr);
+      char when[32];
+      std::strftime(when, sizeof when, "%H:%M:%S", std::localtime(&t));
+      std::printf("ipcsync status -n %s, every %lld ms, %s (Ctrl-C to stop)\n\n", ns.c_str(),
+                  static_cast<long long>(every.count()), when);
+      std::fflush(stdout);
+      if (status(ns) != kOk) std::printf("\n(waiting for an engine to serve '%s')\n", ns.c_str());
+    }
+    std::fflush(stdout);
+    for (auto slept = std::chrono::milliseconds(0); slept < every && !g_interrupted; slept += std::chrono::milliseconds(50))
+      std::this_thread::sleep_for(std::min(std::chrono::milliseconds(50), every - slept));
+  }
+  return kOk;
 }
 
 // ---- ipcsync plugins -----------------------------------------------------------------------------
@@ -310,6 +351,13 @@ int main(int argc, char** argv) {
   std::string ns = "default";
   auto* st = app.add_subcommand("status", "show the engine and the registry of a namespace (read-only)");
   st->add_option("-n,--namespace", ns, "namespace to inspect (default: 'default')");
+  bool json = false;
+  std::optional<unsigned> watchMs;
+  st->add_flag("--json", json, "print one JSON document (fields: docs/STATUS-JSON.md) instead of tables");
+  st->add_option("--watch", watchMs, "refresh every MS milliseconds (default 500) until Ctrl-C")
+      ->expected(0, 1)
+      ->default_str("500")
+      ->check(CLI::Range(50u, 3'600'000u));
   std::string pluginsDir;
   auto* pl = app.add_subcommand("plugins", "list the plugins in a directory: name, version, tables, and whether each loads");
   pl->add_option("DIR", pluginsDir, "directory of plugin .so files (default: the build's or installed plugins directory)");
@@ -344,7 +392,10 @@ int main(int argc, char** argv) {
     const int rc = app.exit(e);
     return rc == 0 ? kOk : kUsageError;
   }
-  if (st->parsed()) return status(ns);
+  if (st->parsed()) {
+    if (st->count("--watch") > 0 && !watchMs) watchMs = 500;
+    return watchMs ? watch(ns, json, std::chrono::milliseconds(*watchMs)) : json ? statusJson(ns) : status(ns);
+  }
   if (pl->parsed()) return plugins(pluginsDir);
   if (va->parsed()) return validate(validateFile);
 #if IPCSYNC_HAVE_JOURNAL_CLI
