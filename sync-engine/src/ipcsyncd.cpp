@@ -36,7 +36,7 @@ std::expected<ipcsync::DaemonConfig, std::string> loadAndCheck(const std::string
 
 std::uint32_t shiftOf(const std::string& option, const std::string& text) {
   auto bytes = ipcsync::parseByteSize(text);
-  if (!bytes || (*bytes & (*bytes - 1)) != 0)
+  if (!bytes || *bytes == 0 || (*bytes & (*bytes - 1)) != 0)
     throw CLI::ValidationError(option, "'" + text + "' is not a power-of-two size such as 64, 4KiB or 1MiB");
   return static_cast<std::uint32_t>(__builtin_ctzll(*bytes));
 }

@@ -307,12 +307,14 @@ class Supervisor::Impl {
     inst.status.pid = 0;
   }
 
-  void drain(Instance& inst) {
+  // `pid`: the host's, also after it was reaped (its last lines explain why it ended).
+  void drain(Instance& inst, pid_t pid = 0) {
     if (!inst.host) return;
+    if (pid <= 0) pid = inst.host->pid();
     inst.host->drainStderr([&](std::string_view line) {
       if (line.empty()) return;
       inst.lastLine = std::string(line);
-      log(LogLevel::Info, m_options.registeredPrefix + inst.config.name + "[" + std::to_string(inst.host->pid()) + "]: " + inst.lastLine);
+      log(LogLevel::Info, m_options.registeredPrefix + inst.config.name + "[" + std::to_string(pid) + "]: " + inst.lastLine);
     });
     // At end of file the pipe is closed, which also takes it out of the epoll set.
   }
@@ -323,7 +325,7 @@ class Supervisor::Impl {
     const pid_t pid = inst.host->pid();
     auto exit = inst.host->tryReap();
     if (!exit) return false;
-    drain(inst);  // what it wrote last: usually the reason it ended
+    drain(inst, pid);  // what it wrote last: usually the reason it ended
     remove(inst.host->pidFd());
     remove(inst.host->stderrFd());
     inst.host.reset();

@@ -38,6 +38,8 @@ std::expected<HostProcess, std::string> HostProcess::spawn(const std::filesystem
   ::posix_spawnattr_init(&attr);
   ::posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   ::posix_spawn_file_actions_adddup2(&actions, writeEnd.get(), STDERR_FILENO);
+  // Nothing else the daemon holds (or inherited without O_CLOEXEC from whoever started it) leaks in.
+  ::posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
   sigset_t none, defaults;
   ::sigemptyset(&none);
   // The daemon ignores SIGPIPE and blocks SIGTERM and SIGINT (it reads them from a signalfd);
@@ -125,7 +127,9 @@ void HostProcess::drainStderr(const std::function<void(std::string_view)>& line)
 }
 
 void HostProcess::signal(int sig) noexcept {
-  if (m_pid > 0) ::kill(-m_pid, sig);
+  if (m_pid <= 0) return;
+  ::kill(-m_pid, sig);
+  ::kill(m_pid, sig);  // also if it left its process group (setsid): shutdown must reach it
 }
 
 std::optional<ExitStatus> HostProcess::tryReap() {

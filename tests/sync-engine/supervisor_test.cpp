@@ -89,7 +89,6 @@ supervision: {restart_initial_ms: 100, restart_max_ms: 200, max_crashes: 50, cra
   // Delays 100, 200, 200, 200 ms (capped; uncapped they would be 400 and 800).
   EXPECT_GE(gapsMs[0], 95);
   EXPECT_GE(gapsMs[1], 195);
-  EXPECT_GT(gapsMs[1], gapsMs[0] + 50);
   EXPECT_GE(gapsMs[3], 195);
   // The cap shows in the delays the daemon chose (measured gaps only have lower bounds: a slow
   // machine may stretch them, never shorten them).
