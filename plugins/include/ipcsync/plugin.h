@@ -99,7 +99,9 @@ typedef enum ipcsync_conflict_policy {
 typedef struct ipcsync_envelope {
   uint32_t struct_size;
   const char* origin;         /* plugin instance that captured the change */
-  uint64_t sequence;          /* origin's capture sequence: increasing, no gaps between emits */
+  uint64_t sequence;          /* on emit: the origin's capture sequence, increasing, no gaps;
+                                 on apply: the route's delivery sequence, increasing per route
+                                 (not contiguous: compare, never count) */
   const char* route;          /* route name from the topology (NULL on emit: the engine routes) */
   int64_t commit_time_us;     /* when the source committed it, microseconds since the epoch */
   const char* const* provenance; /* instances it has passed through, origin first (loop guard) */
