@@ -95,10 +95,17 @@ void printSupervision(const fs::path& runtimeDir) {
   if (const auto sync = readJson(runtimeDir / "sync.json"); sync && sync->contains("routes")) {
     std::printf("\n%-20s %-12s %-12s %10s %9s %12s %10s %7s\n", "ROUTE", "FROM", "TO", "LAG", "LAG MS", "CHANGESETS/S",
                 "ROWS/S", "ERRORS");
+    // Rates with one decimal; everything else as the file has it.
+    const auto rate = [](const nlohmann::json& r, const char* key) {
+      if (!r.contains(key) || !r[key].is_number()) return text(r, key);
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.1f", r[key].get<double>());
+      return std::string(buf);
+    };
     for (const auto& r : (*sync)["routes"])
       std::printf("%-20s %-12s %-12s %10s %9s %12s %10s %7s\n", text(r, "route").c_str(), text(r, "source").c_str(),
-                  text(r, "subscriber").c_str(), text(r, "lag_changesets").c_str(), text(r, "lag_ms").c_str(),
-                  text(r, "applied_per_s").c_str(), text(r, "rows_per_s").c_str(), text(r, "errors").c_str());
+                  text(r, "subscriber").c_str(), text(r, "lag_changesets").c_str(), rate(r, "lag_ms").c_str(),
+                  rate(r, "applied_per_s").c_str(), rate(r, "rows_per_s").c_str(), text(r, "errors").c_str());
   }
 }
 

@@ -79,12 +79,17 @@ class CrmPlugin {
 
   static Result<Settings> readSettings(const ipcsync_host_services& s) {
     Settings out;
-    if (const char* db = s.setting(s.host, "database"); db && *db) {
-      out.database = db;
+    // An absolute 'database' is used as it is; a relative one, or none, lives in the instance's data
+    // directory (never the host's working directory, which nobody chose).
+    const char* db = s.setting(s.host, "database");
+    const std::string name = db && *db ? db : "crm.db";
+    if (name.front() == '/') {
+      out.database = name;
     } else {
       const char* dir = s.data_dir(s.host);
-      if (!dir || !*dir) return fail(IPCSYNC_EINVAL, "crm: no 'database' setting and the host gave no data directory");
-      out.database = std::string(dir) + "/crm.db";
+      if (!dir || !*dir)
+        return fail(IPCSYNC_EINVAL, "crm: 'database' is the relative path '" + name + "' and the host gave no data directory");
+      out.database = std::string(dir) + "/" + name;
     }
     auto piece = positive(s, "max_piece_bytes", 256 * 1024, "262144");
     if (!piece) return std::unexpected(piece.error());

@@ -191,11 +191,16 @@ bool Router::Impl::deliver(DeliveryState& d) {
   if (Clock::now() < d.nextTry || !prepare(d)) return false;
   Link& sub = links.at(d.plan.subscriber);
   const auto tables = d.transform->sourceTables();
+  // The head before the read: entries the read filters out (other tables, or ones that already
+  // passed through the subscriber) never come back to move the cursor, so a caught-up delivery
+  // moves it there itself; otherwise its lag would grow and retention would keep everything.
+  const auto state = journal->usage();
   auto entries = journal->read(std::max(d.cursor, d.skippedThrough), options.batch, tables, d.plan.subscriber);
   if (!entries) {
     if (entries.error().kind != JournalError::Kind::Busy) spdlog::error("journal: {}", entries.error().message);
     return false;
   }
+  if (entries->empty() && state && state->head > std::max(d.cursor, d.skippedThrough)) d.skippedThrough = state->head;
   d.backlog = entries->size() >= options.batch;
   d.oldestUndeliveredUs = 0;
   bool worked = false;

@@ -60,7 +60,11 @@ int main(int argc, char** argv) {
     }
     options.topology = std::move(*t);
   } else {
-    auto c = ipcsync::loadDaemonConfig(configFile);
+    // As ipcsyncd reads it: plugin libraries named without a path resolve in the plugins
+    // directory that belongs to this build or installation.
+    ipcsync::DaemonConfig base;
+    base.plugins.pluginsDir = ipcsync::defaultPluginsDir();
+    auto c = ipcsync::loadDaemonConfig(configFile, base);
     if (!c) {
       std::fprintf(stderr, "ipcsync-sync: %s\n", c.error().message.c_str());
       return static_cast<int>(ExitCode::Usage);
