@@ -189,6 +189,8 @@ class Supervisor::Impl {
     changed();
   }
 
+  void holdRestarts() { m_holdRestarts = true; }
+
   bool stopped() const noexcept {
     return m_shuttingDown && std::ranges::none_of(m_instances, [](const auto& i) { return i->host.has_value(); });
   }
@@ -345,7 +347,7 @@ class Supervisor::Impl {
       start(inst);
       return true;
     }
-    if (m_shuttingDown) {
+    if (m_shuttingDown || m_holdRestarts) {
       log(LogLevel::Info, what);
       setState(inst, InstanceState::Stopped, inst.lastLine);
       return true;
@@ -431,6 +433,7 @@ class Supervisor::Impl {
   std::vector<std::unique_ptr<Instance>> m_instances;
   UniqueFd m_epoll, m_timer;
   bool m_shuttingDown = false;
+  bool m_holdRestarts = false;  // holdRestarts(): hosts that end stay stopped
 };
 
 std::expected<std::unique_ptr<Supervisor>, std::string> Supervisor::create(const PluginsConfig& config, Options options,
@@ -449,6 +452,7 @@ void Supervisor::dispatch() { m_impl->dispatch(); }
 void Supervisor::reconfigure(const PluginsConfig& config) { m_impl->reconfigure(config); }
 void Supervisor::restart(const std::string& name) { m_impl->restart(name); }
 void Supervisor::beginShutdown() { m_impl->beginShutdown(); }
+void Supervisor::holdRestarts() { m_impl->holdRestarts(); }
 bool Supervisor::stopped() const noexcept { return m_impl->stopped(); }
 std::vector<InstanceStatus> Supervisor::status() const { return m_impl->status(); }
 

@@ -239,6 +239,7 @@ int runDaemon(std::unique_ptr<Engine> engine, const DaemonConfig& initial, const
   auto beginShutdown = [&] {
     if (stopping) return;
     stopping = true;
+    sup.holdRestarts();  // the hosts exit when the sync engine's sessions end: no restarts now
     syncSup.beginShutdown();
   };
   auto applyReload = [&](const std::string& why) {

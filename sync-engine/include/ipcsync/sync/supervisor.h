@@ -102,6 +102,9 @@ class Supervisor {
   // SIGTERM to every host; no more restarts; SIGKILL to those still running after the
   // configured stop timeout. stopped() says when every host has been reaped.
   void beginShutdown();
+  // From now on a host that ends is not restarted (it is left stopped): the daemon says so before
+  // it stops the sync engine, whose going makes every host exit 1.
+  void holdRestarts();
   bool stopped() const noexcept;
 
   std::vector<InstanceStatus> status() const;
