@@ -48,6 +48,9 @@ MainWindow::MainWindow(const ConsoleOptions& options, QWidget* parent)
       m_cachesView(nullptr),
       m_pluginsView(nullptr),
       m_pluginsNote(new QLabel(this)),
+      m_tabs(new QTabWidget(this)),
+      m_topology(new TopologyPanel(this)),
+      m_journal(new JournalPanel(this)),
       m_statusNs(new QLabel(this)),
       m_statusEngine(new QLabel(this)),
       m_statusRecords(new QLabel(this)),
@@ -114,7 +117,11 @@ MainWindow::MainWindow(const ConsoleOptions& options, QWidget* parent)
   auto* layout = new QVBoxLayout(central);
   layout->setContentsMargins(6, 6, 6, 0);
   layout->addWidget(m_banner);
-  layout->addWidget(main, 1);
+  m_tabs->addTab(main, tr("&Overview"));
+  m_tabs->addTab(m_topology, tr("&Topology"));
+  m_tabs->addTab(m_journal, tr("&Journal && conflicts"));
+  m_tabs->setDocumentMode(true);
+  layout->addWidget(m_tabs, 1);
   setCentralWidget(central);
 
   setTabOrder(m_filter, m_registrationsView);
@@ -150,7 +157,8 @@ QTableView* MainWindow::makeTable(QAbstractItemModel* model, const QString& name
 
 void MainWindow::buildStatusBar() {
   for (QLabel* l : {m_statusNs, m_statusEngine, m_statusRecords, m_statusAge}) statusBar()->addWidget(l);
-  statusBar()->addPermanentWidget(new QLabel(tr("Ctrl+F filter · F5 refresh · Ctrl+1..4 panes · Ctrl+Q quit")));
+  statusBar()->addPermanentWidget(
+      new QLabel(tr("Ctrl+F filter · F5 refresh · Ctrl+1..4 panes · Ctrl+5 topology · Ctrl+6 journal · Ctrl+Q quit")));
 }
 
 void MainWindow::buildShortcuts() {
@@ -167,7 +175,19 @@ void MainWindow::buildShortcuts() {
       {Qt::Key_1, m_registrationsView}, {Qt::Key_2, m_memory->ordersView()}, {Qt::Key_3, m_cachesView}, {Qt::Key_4, m_pluginsView}};
   for (const auto& [key, widget] : panes) {
     auto* s = new QShortcut(QKeySequence(Qt::CTRL | key), this);
-    connect(s, &QShortcut::activated, widget, [widget] { widget->setFocus(Qt::ShortcutFocusReason); });
+    connect(s, &QShortcut::activated, widget, [this, widget] {
+      m_tabs->setCurrentIndex(0);
+      widget->setFocus(Qt::ShortcutFocusReason);
+    });
+  }
+  const std::pair<int, std::pair<int, QWidget*>> tabs[] = {{Qt::Key_5, {1, m_topology->routesView()}},
+                                                           {Qt::Key_6, {2, m_journal->deadLettersView()}}};
+  for (const auto& [key, target] : tabs) {
+    auto* s = new QShortcut(QKeySequence(Qt::CTRL | key), this);
+    connect(s, &QShortcut::activated, this, [this, target] {
+      m_tabs->setCurrentIndex(target.first);
+      target.second->setFocus(Qt::ShortcutFocusReason);
+    });
   }
 }
 
@@ -179,6 +199,8 @@ void MainWindow::onSnapshot(const NamespaceSnapshot& s) {
   m_registrations->update(s);
   m_caches->update(s);
   m_plugins->update(s.plugins);
+  m_topology->update(s);
+  m_journal->update(s);
 
   if (s.online) {
     m_lastOnlineNs = s.monotonicNs;

@@ -1,15 +1,15 @@
 // MainWindow: ipcsync-admin's window. Registrations (filterable, sortable) on top; below, the
-// memory of the selected registration beside the cached topics and the plugins. An offline
-// banner shows while no engine serves the namespace. Owns the poller and every model.
-//
-// (Topology with routes, the journal and conflicts arrive with the sync engine; until then the
-// window has no pane for them rather than an empty or invented one.)
+// memory of the selected registration beside the cached topics and the plugins ("Overview" tab).
+// The "Topology" tab draws plugins and routes with their lag; "Journal & conflicts" shows the sync
+// journal, cursors, dead letters and parked conflicts. An offline banner shows while no engine
+// serves the namespace. Owns the poller and every model.
 #pragma once
 
 #include <QLabel>
 #include <QLineEdit>
 #include <QMainWindow>
 #include <QSortFilterProxyModel>
+#include <QTabWidget>
 #include <QTableView>
 
 #include "console_options.h"
@@ -18,6 +18,7 @@
 #include "ipcsync/admin/plugins_model.h"
 #include "ipcsync/admin/registrations_model.h"
 #include "memory_panel.h"
+#include "sync_panels.h"
 
 namespace ipcsync::admin {
 
@@ -37,6 +38,9 @@ class MainWindow : public QMainWindow {
   MemoryPanel* memoryPanel() const noexcept { return m_memory; }
   CacheModel* caches() const noexcept { return m_caches; }
   PluginsModel* plugins() const noexcept { return m_plugins; }
+  QTabWidget* tabs() const noexcept { return m_tabs; }
+  TopologyPanel* topologyPanel() const noexcept { return m_topology; }
+  JournalPanel* journalPanel() const noexcept { return m_journal; }
   bool bannerShown() const noexcept { return !m_banner->isHidden(); }
   QString bannerText() const { return m_banner->text(); }
   QString statusText() const;
@@ -66,6 +70,9 @@ class MainWindow : public QMainWindow {
   QTableView* m_cachesView;
   QTableView* m_pluginsView;
   QLabel* m_pluginsNote;
+  QTabWidget* m_tabs;
+  TopologyPanel* m_topology;
+  JournalPanel* m_journal;
   QLabel* m_statusNs;
   QLabel* m_statusEngine;
   QLabel* m_statusRecords;

@@ -47,15 +47,17 @@ void AdminPoller::start() {
 
 void AdminPoller::stop() { m_timer.stop(); }
 
-std::filesystem::path AdminPoller::pluginsPath() const {
+std::filesystem::path AdminPoller::statusDir() const {
   const std::string ns = m_options.ns.toStdString();
-  if (!m_options.runtimeDir.empty()) return m_options.runtimeDir / ns / "plugins.json";
+  if (!m_options.runtimeDir.empty()) return m_options.runtimeDir / ns;
   if (m_segment) {
     const std::filesystem::path socket = m_segment->engine().socketPath;
-    if (!socket.empty()) return socket.parent_path() / "plugins.json";
+    if (!socket.empty()) return socket.parent_path();
   }
-  return defaultRuntimeDir() / ns / "plugins.json";
+  return defaultRuntimeDir() / ns;
 }
+
+std::filesystem::path AdminPoller::pluginsPath() const { return statusDir() / "plugins.json"; }
 
 void AdminPoller::read(NamespaceSnapshot& out) {
   const std::string ns = m_options.ns.toStdString();
@@ -73,6 +75,10 @@ void AdminPoller::read(NamespaceSnapshot& out) {
     m_plugins.clear();
     out.plugins = m_plugins.status();
     out.plugins.path = pluginsPath();
+    m_sync.clear();
+    out.sync = m_sync.status();
+    out.sync.path = statusDir() / "sync.json";
+    out.journal = m_journal.refresh({});
     return;
   }
   out.online = true;
@@ -82,9 +88,14 @@ void AdminPoller::read(NamespaceSnapshot& out) {
   out.records = m_segment->snapshot();
   out.caches = m_segment->caches();
   out.plugins = m_plugins.refresh(pluginsPath());
+  out.sync = m_sync.refresh(statusDir() / "sync.json");
+  const std::string journal = out.sync.present ? out.sync.journal.path.toStdString() : std::string();
+  out.journal = m_journal.refresh(journal, m_forceJournal);
+  m_forceJournal = false;
 }
 
 void AdminPoller::refreshNow() {
+  if (!m_first) m_forceJournal = sender() != &m_timer;  // F5 reads the journal now
   NamespaceSnapshot next;
   const std::uint64_t began = clockNs(CLOCK_MONOTONIC);
   read(next);

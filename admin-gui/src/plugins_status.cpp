@@ -17,20 +17,42 @@ QString shown(const QJsonValue& v) {
   return QString::fromUtf8(text.mid(1, text.size() - 2));
 }
 
-// Reads `key` of instance `i` as a string; null or absent is accepted when `optional`.
-bool readString(const QJsonObject& o, const char* key, qsizetype i, bool optional, QString& out, QString& error) {
+// Reads `key` of the object at `where` as a string; null or absent is accepted when `optional`.
+bool readString(const QJsonObject& o, const QString& where, const char* key, bool optional, QString& out, QString& error) {
   const QJsonValue v = o.value(QLatin1String(key));
   if (v.isString()) {
     out = v.toString();
     return true;
   }
   if (optional && (v.isNull() || v.isUndefined())) return true;
-  error = QStringLiteral("instances[%1].%2: expected a string%3, found %4")
-              .arg(i)
+  error = QStringLiteral("%1.%2: expected a string%3, found %4")
+              .arg(where)
               .arg(QLatin1String(key))
               .arg(optional ? QStringLiteral(" or null") : QString())
               .arg(shown(v));
   return false;
+}
+
+std::optional<PluginInstance> parseInstance(const QJsonObject& o, const QString& where, QString& error) {
+  PluginInstance p;
+  if (!readString(o, where, "name", false, p.name, error) || !readString(o, where, "library", false, p.library, error) ||
+      !readString(o, where, "state", false, p.state, error) || !readString(o, where, "last_exit", true, p.lastExit, error) ||
+      !readString(o, where, "message", true, p.message, error) || !readString(o, where, "since", true, p.since, error) ||
+      !readString(o, where, "restart_at", true, p.restartAt, error))
+    return std::nullopt;
+  const QJsonValue pid = o.value("pid");
+  if (pid.isDouble()) p.pid = pid.toInteger();
+  else if (!pid.isNull() && !pid.isUndefined()) {
+    error = QStringLiteral("%1.pid: expected a number or null").arg(where);
+    return std::nullopt;
+  }
+  const QJsonValue restarts = o.value("restarts");
+  if (!restarts.isDouble() && !restarts.isUndefined()) {
+    error = QStringLiteral("%1.restarts: expected a number").arg(where);
+    return std::nullopt;
+  }
+  p.restarts = restarts.toInteger();
+  return p;
 }
 
 }  // namespace
@@ -58,26 +80,18 @@ std::optional<PluginsStatus> parsePluginsJson(const QByteArray& document, QStrin
       error = QStringLiteral("instances[%1]: expected an object").arg(i);
       return std::nullopt;
     }
-    const QJsonObject o = list[i].toObject();
-    PluginInstance p;
-    if (!readString(o, "name", i, false, p.name, error) || !readString(o, "library", i, false, p.library, error) ||
-        !readString(o, "state", i, false, p.state, error) || !readString(o, "last_exit", i, true, p.lastExit, error) ||
-        !readString(o, "message", i, true, p.message, error) || !readString(o, "since", i, true, p.since, error) ||
-        !readString(o, "restart_at", i, true, p.restartAt, error))
-      return std::nullopt;
-    const QJsonValue pid = o.value("pid");
-    if (pid.isDouble()) p.pid = pid.toInteger();
-    else if (!pid.isNull() && !pid.isUndefined()) {
-      error = QStringLiteral("instances[%1].pid: expected a number or null").arg(i);
-      return std::nullopt;
-    }
-    const QJsonValue restarts = o.value("restarts");
-    if (!restarts.isDouble() && !restarts.isUndefined()) {
-      error = QStringLiteral("instances[%1].restarts: expected a number").arg(i);
-      return std::nullopt;
-    }
-    p.restarts = restarts.toInteger();
-    out.instances.push_back(std::move(p));
+    auto p = parseInstance(list[i].toObject(), QStringLiteral("instances[%1]").arg(i), error);
+    if (!p) return std::nullopt;
+    out.instances.push_back(std::move(*p));
+  }
+  const QJsonValue sync = root.value("sync");
+  if (sync.isObject()) {
+    auto p = parseInstance(sync.toObject(), QStringLiteral("sync"), error);
+    if (!p) return std::nullopt;
+    out.sync = std::move(*p);
+  } else if (!sync.isNull() && !sync.isUndefined()) {
+    error = QStringLiteral("\"sync\": expected an object or null");
+    return std::nullopt;
   }
   const QJsonValue available = root.value("available");
   if (!available.isUndefined()) {

@@ -12,7 +12,8 @@
 //
 // plugins.json is read from <runtimeDir>/<ns>/plugins.json when a runtime directory is given,
 // else from the directory of the engine's socket as the segment names it (the daemon writes the
-// file beside engine.sock), else from the default runtime directory.
+// file beside engine.sock), else from the default runtime directory. sync.json is read from the
+// same directory; the journal it names is opened read-only and queried at most once a second.
 #pragma once
 
 #include <QObject>
@@ -64,13 +65,18 @@ class AdminPoller : public QObject {
   // False, with `problem` set, when the segment's engine has ended or stopped ticking.
   bool usable(const AdminSegment& segment, std::uint64_t nowNs, QString& problem) const;
   std::filesystem::path pluginsPath() const;
+  // The directory plugins.json and sync.json are in.
+  std::filesystem::path statusDir() const;
 
   Options m_options;
   QTimer m_timer;
   std::unique_ptr<AdminSegment> m_segment;
   PluginsFile m_plugins;
+  SyncFile m_sync;
+  JournalReader m_journal;
   NamespaceSnapshot m_last;
   bool m_first = true;
+  bool m_forceJournal = false;
 };
 
 }  // namespace ipcsync::admin

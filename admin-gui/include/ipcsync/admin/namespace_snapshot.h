@@ -11,7 +11,9 @@
 #include <utility>
 #include <vector>
 
+#include "ipcsync/admin/journal_reader.h"
 #include "ipcsync/admin/plugins_status.h"
+#include "ipcsync/admin/sync_status.h"
 #include "ipcsync/ipccore/admin_segment.h"
 #include "ipcsync/ipccore/process_record.h"
 
@@ -30,6 +32,8 @@ struct NamespaceSnapshot {
   std::vector<std::pair<std::uint32_t, ProcessRecord>> records;  // not Free, in slot order
   std::vector<CacheRecord> caches;
   PluginsStatus plugins;
+  SyncStatus sync;         // sync.json: journal usage and routes (present false: no sync engine)
+  JournalContents journal; // dead letters and open conflicts, read from sync.journal.path at most once a second
 };
 
 }  // namespace ipcsync::admin

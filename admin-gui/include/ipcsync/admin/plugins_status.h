@@ -36,6 +36,7 @@ struct PluginsStatus {
   QString error;               // empty when the last read parsed; else what was wrong, where, what to do
   std::vector<PluginInstance> instances;
   QStringList available;       // *.so in plugins_dir that no instance uses
+  std::optional<PluginInstance> sync;  // the sync engine (member "sync"); none without routes
 };
 
 // Parses a plugins.json document. On failure returns nothing and sets `error` to a message naming

@@ -1,0 +1,144 @@
+#include "sync_panels.h"
+
+#include <QGroupBox>
+#include <QHeaderView>
+#include <QSplitter>
+#include <QVBoxLayout>
+
+#include "ipcsync/admin/format.h"
+
+namespace ipcsync::admin {
+namespace {
+
+QGroupBox* box(const QString& title, QWidget* content) {
+  auto* group = new QGroupBox(title);
+  auto* layout = new QVBoxLayout(group);
+  layout->setContentsMargins(6, 6, 6, 6);
+  layout->addWidget(content);
+  return group;
+}
+
+}  // namespace
+
+QTableView* makeConsoleTable(QAbstractItemModel* model, const QString& name, QWidget* parent) {
+  auto* view = new QTableView(parent);
+  view->setModel(model);
+  view->setAccessibleName(name);
+  view->setSelectionBehavior(QAbstractItemView::SelectRows);
+  view->setAlternatingRowColors(true);
+  view->setWordWrap(false);
+  view->verticalHeader()->hide();
+  view->verticalHeader()->setDefaultSectionSize(view->fontMetrics().height() + 6);
+  view->horizontalHeader()->setHighlightSections(false);
+  view->horizontalHeader()->setStretchLastSection(true);
+  view->setTabKeyNavigation(false);
+  return view;
+}
+
+TopologyPanel::TopologyPanel(QWidget* parent)
+    : QWidget(parent),
+      m_picture(new TopologyWidget(this)),
+      m_routes(new RoutesModel(this)),
+      m_proxy(new QSortFilterProxyModel(this)),
+      m_routesView(nullptr),
+      m_note(new QLabel(this)) {
+  m_proxy->setSourceModel(m_routes);
+  m_proxy->setSortRole(kSortRole);
+  m_routesView = makeConsoleTable(m_proxy, tr("Routes"), this);
+  m_routesView->setSortingEnabled(true);
+  m_routesView->sortByColumn(RoutesModel::kRoute, Qt::AscendingOrder);
+  m_note->setWordWrap(true);
+  m_note->setTextInteractionFlags(Qt::TextSelectableByMouse);
+
+  auto* routes = new QWidget;
+  auto* routesLayout = new QVBoxLayout(routes);
+  routesLayout->setContentsMargins(0, 0, 0, 0);
+  routesLayout->addWidget(m_note);
+  routesLayout->addWidget(m_routesView, 1);
+
+  auto* split = new QSplitter(Qt::Vertical, this);
+  split->addWidget(box(tr("Topology"), m_picture));
+  split->addWidget(box(tr("Routes"), routes));
+  split->setStretchFactor(0, 3);
+  split->setStretchFactor(1, 2);
+  split->setChildrenCollapsible(false);
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(0, 0, 0, 0);
+  layout->addWidget(split);
+  setTabOrder(m_picture, m_routesView);
+}
+
+void TopologyPanel::update(const NamespaceSnapshot& s) {
+  m_picture->setStatus(s.plugins, s.sync);
+  m_routes->update(s.sync);
+  if (!s.sync.error.isEmpty()) m_note->setText(tr("<b>sync.json unreadable:</b> %1").arg(s.sync.error.toHtmlEscaped()));
+  else if (!s.sync.present) m_note->setText(tr("No %1: no sync engine runs.").arg(QString::fromStdString(s.sync.path.string())));
+  else m_note->setText(tr("From %1 (pid %2)").arg(QString::fromStdString(s.sync.path.string())).arg(s.sync.pid));
+  m_note->setStyleSheet(s.sync.error.isEmpty() ? QString() : QStringLiteral("QLabel { color: #9a1010; }"));
+  if (!m_sized && m_routes->rowCount() > 0) {
+    m_routesView->resizeColumnsToContents();
+    m_sized = true;
+  }
+}
+
+JournalPanel::JournalPanel(QWidget* parent)
+    : QWidget(parent),
+      m_usage(new QLabel(this)),
+      m_error(new QLabel(this)),
+      m_cursors(new RoutesModel(this)),
+      m_deadLetters(new DeadLettersModel(this)),
+      m_conflicts(new ConflictsModel(this)),
+      m_cursorsView(makeConsoleTable(m_cursors, tr("Route cursors"), this)),
+      m_deadLettersView(makeConsoleTable(m_deadLetters, tr("Dead letters"), this)),
+      m_conflictsView(makeConsoleTable(m_conflicts, tr("Parked conflicts"), this)) {
+  m_usage->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  m_usage->setWordWrap(true);
+  m_error->setWordWrap(true);
+  m_error->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  m_error->setStyleSheet(QStringLiteral("QLabel { color: #9a1010; }"));
+  m_error->hide();
+  // The cursors table shows only where each delivery stands.
+  for (int c = 0; c < RoutesModel::kColumnCount; ++c)
+    if (c != RoutesModel::kRoute && c != RoutesModel::kFrom && c != RoutesModel::kTo && c != RoutesModel::kCursor &&
+        c != RoutesModel::kLag)
+      m_cursorsView->hideColumn(c);
+  m_conflictsView->horizontalHeader()->setStretchLastSection(false);
+  m_conflictsView->horizontalHeader()->setSectionResizeMode(ConflictsModel::kSource, QHeaderView::Stretch);
+  m_conflictsView->horizontalHeader()->setSectionResizeMode(ConflictsModel::kTarget, QHeaderView::Stretch);
+
+  auto* top = new QSplitter(Qt::Horizontal);
+  top->addWidget(box(tr("Route cursors"), m_cursorsView));
+  top->addWidget(box(tr("Dead letters"), m_deadLettersView));
+  top->setStretchFactor(0, 2);
+  top->setStretchFactor(1, 3);
+  auto* split = new QSplitter(Qt::Vertical);
+  split->addWidget(top);
+  split->addWidget(box(tr("Parked conflicts (source and target values side by side)"), m_conflictsView));
+  split->setChildrenCollapsible(false);
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(0, 0, 0, 0);
+  layout->addWidget(m_usage);
+  layout->addWidget(m_error);
+  layout->addWidget(split, 1);
+  setTabOrder(m_cursorsView, m_deadLettersView);
+  setTabOrder(m_deadLettersView, m_conflictsView);
+}
+
+void JournalPanel::update(const NamespaceSnapshot& s) {
+  const SyncJournal& j = s.sync.journal;
+  if (!s.sync.present) m_usage->setText(tr("No sync engine: no journal to show."));
+  else
+    m_usage->setText(tr("<b>Journal</b> %1 — head %2 · %3 entries · %4 of %5%6")
+                         .arg(j.path.toHtmlEscaped())
+                         .arg(j.head)
+                         .arg(j.entries)
+                         .arg(humanBytes(j.bytes), humanBytes(j.maxBytes))
+                         .arg(j.nearlyFull ? tr(" · <span style='color:#c62828'><b>NEARLY FULL</b></span>") : QString()));
+  m_error->setText(s.journal.error);
+  m_error->setVisible(!s.journal.error.isEmpty());
+  m_cursors->update(s.sync);
+  m_deadLetters->update(s.journal);
+  m_conflicts->update(s.journal);
+}
+
+}  // namespace ipcsync::admin
