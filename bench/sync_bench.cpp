@@ -197,8 +197,14 @@ int run(int argc, char** argv) {
       if (r.nameView() == name && r.state == ipcsync::RecordState::Registered) return true;
     return false;
   };
+  // The hosts register before their plugin creates its tables: wait for the tables too.
+  auto hasTable = [&](const fs::path& file, const char* table) {
+    if (!fs::exists(file)) return false;
+    Db db(file);
+    return db.count(std::string("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '") + table + "'") == 1;
+  };
   if (!waitUntil([&] { return registered("plugin.crm") && registered("plugin.mining") && registered("sync") &&
-                              fs::exists(dir / "crm.db") && fs::exists(dir / "mining.db"); },
+                              hasTable(dir / "crm.db", "orders") && hasTable(dir / "mining.db", "orders"); },
                  std::chrono::seconds(20))) {
     std::fprintf(stderr, "sync_bench: the daemon did not bring up crm, mining and the sync engine within 20 s\n");
     return 1;

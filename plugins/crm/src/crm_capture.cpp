@@ -241,7 +241,11 @@ Result<void> Capture::poll(bool applyOpen) {
     }
     if (m_emittedThrough >= m_lastSequence) {
       if (applyOpen) return {};
+      auto version = m_db.integer("PRAGMA data_version", -1);
+      if (!version) return std::unexpected(version.error());
+      if (m_dataVersionAtCut == *version) return {};  // nobody committed since the last cut
       if (auto r = cut(); !r) return r;
+      m_dataVersionAtCut = *version;
       if (m_emittedThrough >= m_lastSequence) return {};
     }
     auto built = build(m_emittedThrough + 1);

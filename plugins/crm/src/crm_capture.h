@@ -56,6 +56,9 @@ class Capture {
   const ipcsync_host_services& m_services;
   const Settings& m_settings;
   uint64_t m_lastSequence = 0;  // last change-set cut (persisted)
+  // PRAGMA data_version when the last cut began: it moves only when another connection commits,
+  // so an idle database costs a poll one pragma instead of a write lock.
+  std::optional<int64_t> m_dataVersionAtCut;
   int64_t m_lastChange = 0;     // change-log seq it ends at (persisted)
   uint64_t m_acked = 0;         // acknowledged through (persisted)
   uint64_t m_emittedThrough = 0;

@@ -176,6 +176,9 @@ TEST_F(SyncE2eTest, KilledHostAndSyncEngineResumeAndApplyEveryChangeExactlyOnce)
   workload(db("crm"), seed + 1, 100, 1);
   mining = startHost("mining", "mining");
   workload(db("crm"), seed + 2, 100, 1);
+  // Only a host the sync engine has started ends with its session (one still waiting for its
+  // Start keeps waiting): let the new mining host be started and catch up first.
+  ASSERT_TRUE(eventually([&] { return miningMatches(db("crm"), db("mining")); }, 60s)) << log("sync");
   // The sync engine dies mid-stream; the hosts it had started end with their sessions (as under
   // the daemon, their supervisor restarts them) and everything comes back.
   sync->signalAndWait(SIGKILL);
@@ -204,7 +207,8 @@ TEST_F(SyncE2eTest, BidirectionalReplicasEndIdenticalAndNothingEchoes) {
   const auto seed = seedFor("bidirectional");
   auto crm = startHost("crm", "crm");
   auto crm2 = startHost("crm2", "crm");
-  auto sync = startSync(R"([{"name":"pair","from":"crm","to":["crm2"],"bidirectional":true}])");
+  // Retention keeps what was delivered, so the test can read every journaled change afterwards.
+  auto sync = startSync(R"([{"name":"pair","from":"crm","to":["crm2"],"bidirectional":true}])", R"(,"retention_s":3600)");
   workload(db("crm"), seed, 60, 1);
   workload(db("crm2"), seed + 1, 60, 5000000);
   workload(db("crm"), seed + 2, 40, 1);
