@@ -1,0 +1,75 @@
+// The window's sync tabs against a real engine: sync.json beside the engine's socket and the
+// journal it names (written here with the real journal library) reach the Topology and the
+// Journal & conflicts tabs, and Ctrl+5 / Ctrl+6 reach them from the keyboard.
+#include <gtest/gtest.h>
+
+#include <QAbstractItemModelTester>
+#include <QTest>
+
+#include <fstream>
+
+#include "console_fixture.h"
+#include "ipcsync/sync/journal.h"
+#include "main_window.h"
+
+namespace ipcsync::admin {
+namespace {
+
+using namespace std::chrono_literals;
+
+class SyncWindowTest : public test::NamespaceTest {};
+
+TEST_F(SyncWindowTest, SyncJsonAndTheJournalBesideTheEngineFillTheTopologyAndJournalTabs) {
+  startEngine("syncwin");
+  JournalConfig config;
+  config.path = dir.path() / "state" / "journal.db";
+  auto journal = Journal::open(config);
+  ASSERT_TRUE(journal) << journal.error().message;
+  JournalEntry e;
+  e.origin = "crm";
+  e.originSequence = 1;
+  e.tables = {"orders"};
+  e.pieces = {{1, 2, 3}};
+  auto seq = (*journal)->append({&e, 1});
+  ASSERT_TRUE(seq) << seq.error().message;
+  ASSERT_TRUE((*journal)->addDeadLetter({0, "crm-mining", "mining", (*seq)[0], "no such table: orders", 5, 0, false}));
+
+  const auto syncJson = dir.path() / ns / "sync.json";
+  ASSERT_TRUE(std::filesystem::exists(syncJson.parent_path())) << "no status directory " << syncJson.parent_path();
+  std::ofstream(syncJson) << R"({"version":1,"pid":1,"journal":{"path":")" << config.path.string()
+                          << R"(","entries":1,"bytes":3,"head":1,"max_bytes":1073741824,"nearly_full":false},
+    "sources":[{"instance":"crm","connected":true}],
+    "routes":[{"route":"crm-mining","source":"crm","subscriber":"mining","connected":true,"cursor":0,
+               "lag_changesets":1,"lag_ms":250,"applied":0,"applied_per_s":0,"dead_letters":1}]})";
+
+  ConsoleOptions o;
+  o.ns = QString::fromStdString(ns);  // no --runtime-dir: found beside the engine's socket
+  MainWindow window(o);
+  QAbstractItemModelTester t1(window.topologyPanel()->routes(), QAbstractItemModelTester::FailureReportingMode::Warning);
+  QAbstractItemModelTester t2(window.journalPanel()->deadLetters(), QAbstractItemModelTester::FailureReportingMode::Warning);
+  ASSERT_TRUE(test::spinUntil([&] {
+    return window.topologyPanel()->routes()->rowCount() == 1 && window.journalPanel()->deadLetters()->rowCount() == 1;
+  }, 10s)) << window.journalPanel()->errorText().toStdString();
+  EXPECT_EQ(window.topologyPanel()->routes()->index(0, RoutesModel::kLagMs).data().toInt(), 250);
+  EXPECT_EQ(window.journalPanel()->deadLetters()->index(0, DeadLettersModel::kError).data().toString(), "no such table: orders");
+  EXPECT_TRUE(window.journalPanel()->usageText().contains("head 1")) << window.journalPanel()->usageText().toStdString();
+  EXPECT_NE(window.topologyPanel()->picture()->node("mining"), nullptr);
+
+  window.show();
+  ASSERT_TRUE(QTest::qWaitForWindowExposed(&window));
+  QTest::keyClick(&window, Qt::Key_6, Qt::ControlModifier);
+  EXPECT_EQ(window.tabs()->currentWidget(), window.journalPanel());
+  QTest::keyClick(&window, Qt::Key_5, Qt::ControlModifier);
+  EXPECT_EQ(window.tabs()->currentWidget(), window.topologyPanel());
+  QTest::keyClick(&window, Qt::Key_1, Qt::ControlModifier);
+  EXPECT_EQ(window.tabs()->currentIndex(), 0);
+
+  // The sync engine goes away: its rows go too.
+  std::filesystem::remove(syncJson);
+  ASSERT_TRUE(test::spinUntil([&] {
+    return window.topologyPanel()->routes()->rowCount() == 0 && window.journalPanel()->deadLetters()->rowCount() == 0;
+  }, 10s));
+}
+
+}  // namespace
+}  // namespace ipcsync::admin
