@@ -76,7 +76,7 @@ bool JournalReader::read() {
   sqlite3_stmt* s = nullptr;
   int rc = sqlite3_prepare_v2(m_db,
                               "SELECT id, route, subscriber, sequence, attempts, failed_at_us, error, replay_requested "
-                              "FROM dead_letters ORDER BY id",
+                              "FROM dead_letters ORDER BY id LIMIT 1000",
                               -1, &s, nullptr);
   if (rc != SQLITE_OK) return fail("read its dead letters", rc);
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -89,7 +89,7 @@ bool JournalReader::read() {
 
   rc = sqlite3_prepare_v2(m_db,
                           "SELECT id, route, origin, subscriber, table_name, kind, sequence, key_json, source_json, "
-                          "target_json, resolution, parked_at_us FROM conflicts WHERE resolution <> 3 ORDER BY id",
+                          "target_json, resolution, parked_at_us FROM conflicts WHERE resolution <> 3 ORDER BY id LIMIT 1000",
                           -1, &s, nullptr);
   if (rc != SQLITE_OK) return fail("read its conflicts", rc);
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {

@@ -260,6 +260,23 @@ TEST_F(SyncViewsTest, AMissingOrForeignJournalShowsTheErrorAndIsNeitherCreatedNo
   EXPECT_EQ(std::filesystem::file_size(text), before);
 }
 
+TEST_F(SyncViewsTest, PluginsJsonSyncMemberIsReadAndAWrongOneIsRefusedNamingIt) {
+  QString error;
+  auto none = parsePluginsJson(R"({"instances":[],"sync":null})", error);
+  ASSERT_TRUE(none) << error.toStdString();
+  EXPECT_FALSE(none->sync);
+  auto some = parsePluginsJson(R"({"instances":[],"sync":{"name":"sync","library":"ipcsync-sync","state":"failed",
+                                  "pid":null,"restarts":3}})", error);
+  ASSERT_TRUE(some) << error.toStdString();
+  ASSERT_TRUE(some->sync);
+  EXPECT_EQ(some->sync->state, "failed");
+  EXPECT_EQ(some->sync->restarts, 3);
+  EXPECT_FALSE(parsePluginsJson(R"({"instances":[],"sync":3})", error));
+  EXPECT_EQ(error, R"("sync": expected an object or null)");
+  EXPECT_FALSE(parsePluginsJson(R"({"instances":[],"sync":{"name":"sync","library":"x","state":7}})", error));
+  EXPECT_TRUE(error.startsWith("sync.state: expected a string")) << error.toStdString();
+}
+
 // Counts the pixels of exactly `colour` in `image`.
 int pixelsOf(const QImage& image, QColor colour) {
   int n = 0;
