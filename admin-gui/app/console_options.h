@@ -20,6 +20,7 @@ struct ConsoleOptions {
   QString runtimeDir;  // empty: as the engine's segment says
   QString screenshot;  // empty: interactive
   std::chrono::milliseconds refresh{150};
+  int tab = 0;  // the tab shown first: 0 overview, 1 topology, 2 journal (--tab)
 };
 
 // Parses `arguments` (argv as QStrings, program first). --help and --version print and exit 0

@@ -121,6 +121,7 @@ MainWindow::MainWindow(const ConsoleOptions& options, QWidget* parent)
   m_tabs->addTab(m_topology, tr("&Topology"));
   m_tabs->addTab(m_journal, tr("&Journal && conflicts"));
   m_tabs->setDocumentMode(true);
+  m_tabs->setCurrentIndex(options.tab);
   layout->addWidget(m_tabs, 1);
   setCentralWidget(central);
 

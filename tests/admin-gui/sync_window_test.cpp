@@ -10,6 +10,7 @@
 
 #include "console_fixture.h"
 #include "ipcsync/sync/journal.h"
+#include "console_options.h"
 #include "main_window.h"
 
 namespace ipcsync::admin {
@@ -69,6 +70,23 @@ TEST_F(SyncWindowTest, SyncJsonAndTheJournalBesideTheEngineFillTheTopologyAndJou
   ASSERT_TRUE(test::spinUntil([&] {
     return window.topologyPanel()->routes()->rowCount() == 0 && window.journalPanel()->deadLetters()->rowCount() == 0;
   }, 10s));
+}
+
+TEST(SyncWindowOptionsTest, TabChoosesTheFirstTabAndAnUnknownNameIsRefusedListingTheChoices) {
+  QString error, help;
+  int code = -1;
+  auto o = parseConsoleOptions({"ipcsync-admin", "--tab", "journal"}, error, code, help);
+  ASSERT_TRUE(o) << error.toStdString();
+  EXPECT_EQ(o->tab, 2);
+  ASSERT_TRUE(parseConsoleOptions({"ipcsync-admin"}, error, code, help));
+  EXPECT_EQ(parseConsoleOptions({"ipcsync-admin"}, error, code, help)->tab, 0);
+  EXPECT_FALSE(parseConsoleOptions({"ipcsync-admin", "--tab", "routes"}, error, code, help));
+  EXPECT_EQ(code, kExitUsage);
+  EXPECT_EQ(error, "--tab 'routes': expected one of overview, topology, journal");
+  o = parseConsoleOptions({"ipcsync-admin", "--tab", "topology"}, error, code, help);
+  ASSERT_TRUE(o);
+  MainWindow window(*o);
+  EXPECT_EQ(window.tabs()->currentWidget(), window.topologyPanel());
 }
 
 }  // namespace
