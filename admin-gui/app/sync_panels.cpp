@@ -139,6 +139,10 @@ void JournalPanel::update(const NamespaceSnapshot& s) {
   m_cursors->update(s.sync);
   m_deadLetters->update(s.journal);
   m_conflicts->update(s.journal);
+  if (!m_sized && m_cursors->rowCount() > 0) {  // once, to real content; then the user's widths
+    m_cursorsView->resizeColumnsToContents();
+    m_sized = true;
+  }
 }
 
 }  // namespace ipcsync::admin

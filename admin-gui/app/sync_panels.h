@@ -65,6 +65,7 @@ class JournalPanel : public QWidget {
   QTableView* m_cursorsView;
   QTableView* m_deadLettersView;
   QTableView* m_conflictsView;
+  bool m_sized = false;
 };
 
 }  // namespace ipcsync::admin
