@@ -71,7 +71,7 @@ TopologyPanel::TopologyPanel(QWidget* parent)
 void TopologyPanel::update(const NamespaceSnapshot& s) {
   m_picture->setStatus(s.plugins, s.sync);
   m_routes->update(s.sync);
-  if (!s.sync.error.isEmpty()) m_note->setText(tr("<b>sync.json unreadable:</b> %1").arg(s.sync.error.toHtmlEscaped()));
+  if (!s.sync.error.isEmpty()) m_note->setText(tr("<b>sync.json:</b> %1").arg(s.sync.error.toHtmlEscaped()));
   else if (!s.sync.present) m_note->setText(tr("No %1: no sync engine runs.").arg(QString::fromStdString(s.sync.path.string())));
   else m_note->setText(tr("From %1 (pid %2)").arg(QString::fromStdString(s.sync.path.string())).arg(s.sync.pid));
   m_note->setStyleSheet(s.sync.error.isEmpty() ? QString() : QStringLiteral("QLabel { color: #9a1010; }"));

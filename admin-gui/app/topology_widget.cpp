@@ -68,7 +68,7 @@ void TopologyWidget::setStatus(const PluginsStatus& plugins, const SyncStatus& s
   }
   m_nodes = std::move(nodes);
   m_routes = sync.routes;
-  m_note = !sync.error.isEmpty() ? tr("sync.json unreadable: %1").arg(sync.error)
+  m_note = !sync.error.isEmpty() ? tr("sync.json: %1").arg(sync.error)
            : !sync.present       ? tr("No %1: no sync engine runs in this namespace.").arg(QString::fromStdString(sync.path.string()))
            : sync.routes.empty() ? tr("The sync engine has no routes.")
                                  : QString();

@@ -1,6 +1,9 @@
 #include "ipcsync/admin/admin_poller.h"
 
+#include <signal.h>
 #include <time.h>
+
+#include <cerrno>
 
 #include "ipcsync/ipccore/engine_config.h"
 
@@ -89,6 +92,12 @@ void AdminPoller::read(NamespaceSnapshot& out) {
   out.caches = m_segment->caches();
   out.plugins = m_plugins.refresh(pluginsPath());
   out.sync = m_sync.refresh(statusDir() / "sync.json");
+  if (out.sync.present && out.sync.error.isEmpty() && out.sync.pid > 0 &&
+      ::kill(static_cast<pid_t>(out.sync.pid), 0) != 0 && errno == ESRCH)
+    out.sync.error = QStringLiteral("%1 was written by ipcsync-sync pid %2, which has ended: the figures are its last "
+                                    "ones; the daemon restarts it (see the Plugins pane) or it was stopped")
+                         .arg(QString::fromStdString(out.sync.path.string()))
+                         .arg(out.sync.pid);
   const std::string journal = out.sync.present ? out.sync.journal.path.toStdString() : std::string();
   out.journal = m_journal.refresh(journal, m_forceJournal);
   m_forceJournal = false;

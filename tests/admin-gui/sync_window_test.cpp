@@ -6,6 +6,9 @@
 #include <QAbstractItemModelTester>
 #include <QTest>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <fstream>
 
 #include "console_fixture.h"
@@ -70,6 +73,24 @@ TEST_F(SyncWindowTest, SyncJsonAndTheJournalBesideTheEngineFillTheTopologyAndJou
   ASSERT_TRUE(test::spinUntil([&] {
     return window.topologyPanel()->routes()->rowCount() == 0 && window.journalPanel()->deadLetters()->rowCount() == 0;
   }, 10s));
+}
+
+TEST_F(SyncWindowTest, ASyncJsonLeftByAnEndedSyncEngineIsShownAsStaleWithItsLastFigures) {
+  startEngine("syncstale");
+  const pid_t gone = ::fork();
+  if (gone == 0) ::_exit(0);
+  ASSERT_GT(gone, 0);
+  ASSERT_EQ(::waitpid(gone, nullptr, 0), gone);  // reaped: the pid no longer exists
+  const auto syncJson = dir.path() / ns / "sync.json";
+  std::ofstream(syncJson) << R"({"pid":)" << gone
+                          << R"(,"routes":[{"route":"r","source":"crm","subscriber":"mining","lag_ms":7}]})";
+  ConsoleOptions o;
+  o.ns = QString::fromStdString(ns);
+  MainWindow window(o);
+  ASSERT_TRUE(test::spinUntil([&] { return window.topologyPanel()->routes()->rowCount() == 1; }, 10s));
+  const NamespaceSnapshot& s = window.poller()->last();
+  EXPECT_TRUE(s.sync.error.contains(QStringLiteral("pid %1, which has ended").arg(gone))) << s.sync.error.toStdString();
+  EXPECT_EQ(window.topologyPanel()->routes()->index(0, RoutesModel::kLagMs).data().toInt(), 7);  // nothing lost
 }
 
 TEST(SyncWindowOptionsTest, TabChoosesTheFirstTabAndAnUnknownNameIsRefusedListingTheChoices) {

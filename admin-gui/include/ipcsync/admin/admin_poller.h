@@ -13,7 +13,8 @@
 // plugins.json is read from <runtimeDir>/<ns>/plugins.json when a runtime directory is given,
 // else from the directory of the engine's socket as the segment names it (the daemon writes the
 // file beside engine.sock), else from the default runtime directory. sync.json is read from the
-// same directory; the journal it names is opened read-only and queried at most once a second.
+// same directory (marked stale when the pid that wrote it has ended); the journal it names is
+// opened read-only and queried at most once a second.
 #pragma once
 
 #include <QObject>
