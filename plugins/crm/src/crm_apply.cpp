@@ -227,7 +227,7 @@ Result<void> Applier::apply(const ipcsync_envelope& e, ipcsync_apply_result& res
   if (e.struct_size < offsetof(ipcsync_envelope, conflict_policy))
     return fail(IPCSYNC_EINVAL, fmt::format("apply: envelope struct_size {} is too small for ABI 1.0", e.struct_size));
   const bool hasPolicy = e.struct_size >= offsetof(ipcsync_envelope, timestamp_column) + sizeof(const char*);
-  const ipcsync_conflict_policy policy = hasPolicy ? e.conflict_policy : IPCSYNC_CONFLICT_SOURCE_WINS;
+  const uint32_t rawPolicy = hasPolicy ? e.conflict_policy : static_cast<uint32_t>(IPCSYNC_CONFLICT_SOURCE_WINS);
   const char* timestampColumn = hasPolicy ? e.timestamp_column : nullptr;
   if (!e.route || !*e.route) return fail(IPCSYNC_EINVAL, "apply: the envelope has no route; the host must name it");
   const std::string where = fmt::format("change-set {} piece {} of {} on route '{}'", e.sequence, e.piece_index, e.piece_count, e.route);
@@ -235,8 +235,9 @@ Result<void> Applier::apply(const ipcsync_envelope& e, ipcsync_apply_result& res
     return fail(IPCSYNC_EINVAL, fmt::format("apply {}: piece_index must be below piece_count (>= 1)", where));
   if (!e.data && e.size)
     return fail(IPCSYNC_EINVAL, fmt::format("apply {}: data is null but size is {}", where, e.size));
-  if (policy < IPCSYNC_CONFLICT_SOURCE_WINS || policy > IPCSYNC_CONFLICT_PARK)
-    return fail(IPCSYNC_EINVAL, fmt::format("apply {}: unknown conflict policy {}", where, static_cast<int>(policy)));
+  if (rawPolicy > static_cast<uint32_t>(IPCSYNC_CONFLICT_PARK))
+    return fail(IPCSYNC_EINVAL, fmt::format("apply {}: unknown conflict policy {}", where, rawPolicy));
+  const auto policy = static_cast<ipcsync_conflict_policy>(rawPolicy);
   if (policy == IPCSYNC_CONFLICT_LAST_WRITER_WINS && (!timestampColumn || !*timestampColumn))
     return fail(IPCSYNC_EINVAL, fmt::format("apply {}: last_writer_wins needs a timestamp column; set the route's "
                                             "timestamp column (e.g. updated_at)", where));

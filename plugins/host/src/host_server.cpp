@@ -226,7 +226,7 @@ HostServer::Next HostServer::serve(const Message& request, wire::Kind kind) {
       e.piece_count = w->pieceCount;
       e.data = w->data.data();
       e.size = w->data.size();
-      e.conflict_policy = static_cast<ipcsync_conflict_policy>(w->conflictPolicy);
+      e.conflict_policy = w->conflictPolicy;
       e.timestamp_column = w->timestampColumn ? w->timestampColumn->c_str() : nullptr;
       auto result = plugin.apply(e);
       if (!result) return failed(result.error());

@@ -111,7 +111,8 @@ typedef struct ipcsync_envelope {
   const void* data;           /* SQLite changeset bytes of this piece */
   size_t size;
   /* Applying only (ignored on emit): */
-  ipcsync_conflict_policy conflict_policy;
+  uint32_t conflict_policy;     /* an ipcsync_conflict_policy value (an integer field: a C++ plugin may
+                                  then check a value it does not know without undefined behaviour) */
   const char* timestamp_column; /* for LAST_WRITER_WINS; NULL otherwise */
 } ipcsync_envelope;
 

@@ -173,7 +173,7 @@ int apply(ipcsync_plugin* p, const ipcsync_envelope* c, ipcsync_apply_result* re
     result->status = IPCSYNC_DUPLICATE;
     return IPCSYNC_OK;
   }
-  if (c->conflict_policy == IPCSYNC_CONFLICT_PARK) {
+  if (c->conflict_policy == static_cast<uint32_t>(IPCSYNC_CONFLICT_PARK)) {
     const std::string key = "{\"seq\":" + std::to_string(c->sequence) + "}";
     ipcsync_conflict conflict{};
     conflict.struct_size = sizeof conflict;
