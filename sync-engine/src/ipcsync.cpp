@@ -54,24 +54,10 @@ std::string text(const nlohmann::json& j, const char* key, const std::string& no
   return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
 }
 
-std::optional<nlohmann::json> readJson(const fs::path& path) {
-  std::FILE* f = std::fopen(path.c_str(), "re");
-  if (!f) return std::nullopt;
-  std::string body;
-  char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) body.append(buf, n);
-  std::fclose(f);
-  try {
-    return nlohmann::json::parse(body);
-  } catch (const nlohmann::json::exception&) {
-    return std::nullopt;
-  }
-}
-
 // The supervisor's plugins.json (instances and the sync engine) and, if the sync engine runs,
 // its sync.json (per route and subscriber: lag and throughput), both beside the engine's socket.
 void printSupervision(const fs::path& runtimeDir) {
-  if (const auto doc = readJson(runtimeDir / "plugins.json")) {
+  if (const auto doc = ipcsync::readStateFile(runtimeDir / "plugins.json")) {
     std::printf("\n%-16s %-10s %-11s %8s %8s  %s\n", "PLUGIN INSTANCE", "LIBRARY", "STATE", "PID", "RESTARTS", "MESSAGE");
     std::vector<nlohmann::json> rows;
     if (doc->contains("instances"))
@@ -92,7 +78,7 @@ void printSupervision(const fs::path& runtimeDir) {
       std::printf("available, not configured:%s\n", files.c_str());
     }
   }
-  if (const auto sync = readJson(runtimeDir / "sync.json"); sync && sync->contains("routes")) {
+  if (const auto sync = ipcsync::readStateFile(runtimeDir / "sync.json"); sync && sync->contains("routes")) {
     std::printf("\n%-20s %-12s %-12s %10s %9s %12s %10s %7s\n", "ROUTE", "FROM", "TO", "LAG", "LAG MS", "CHANGESETS/S",
                 "ROWS/S", "ERRORS");
     // Rates with one decimal; everything else as the file has it.

@@ -21,20 +21,6 @@ double ageMs(std::uint64_t thenNs, std::uint64_t now) {
   return thenNs == 0 || thenNs > now ? 0.0 : static_cast<double>(now - thenNs) / 1e6;
 }
 
-// A state file written by the daemon or the sync engine, or null when absent or unreadable (it is
-// replaced atomically, so a reader never sees half of one).
-nlohmann::json stateFile(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) return nullptr;
-  std::stringstream body;
-  body << in.rdbuf();
-  try {
-    return nlohmann::json::parse(body.str());
-  } catch (const nlohmann::json::exception&) {
-    return nullptr;
-  }
-}
-
 nlohmann::json recordJson(std::uint32_t slot, const ProcessRecord& r, std::uint64_t now) {
   nlohmann::json arenas = nlohmann::json::array();
   for (std::uint32_t a = 0; a < r.geometry.maxArenas && a < kMaxArenas; ++a)
@@ -79,6 +65,18 @@ nlohmann::json recordJson(std::uint32_t slot, const ProcessRecord& r, std::uint6
 
 }  // namespace
 
+std::optional<nlohmann::json> readStateFile(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::stringstream body;
+  body << in.rdbuf();
+  try {
+    return nlohmann::json::parse(body.str());
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
 std::expected<nlohmann::json, std::string> statusReport(const std::string& ns) {
   auto admin = AdminSegment::open(ns);
   if (!admin) return std::unexpected(admin.error().message());
@@ -108,8 +106,8 @@ std::expected<nlohmann::json, std::string> statusReport(const std::string& ns) {
                       {"hits", c.hits}});
   doc["cached_topics"] = std::move(caches);
   const fs::path runtime = fs::path(engine.socketPath).parent_path();
-  doc["supervision"] = stateFile(runtime / "plugins.json");
-  doc["sync"] = stateFile(runtime / "sync.json");
+  doc["supervision"] = readStateFile(runtime / "plugins.json").value_or(nullptr);
+  doc["sync"] = readStateFile(runtime / "sync.json").value_or(nullptr);
   return doc;
 }
 

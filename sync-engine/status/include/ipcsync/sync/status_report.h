@@ -7,12 +7,18 @@
 #pragma once
 
 #include <expected>
+#include <filesystem>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 
 namespace ipcsync {
 
 inline constexpr int kStatusJsonVersion = 1;
+
+// A state file the daemon or the sync engine writes (plugins.json, sync.json), parsed; nothing when
+// it is absent or unreadable (they are replaced whole, so a reader never sees half of one).
+std::optional<nlohmann::json> readStateFile(const std::filesystem::path& path);
 
 // Reads the namespace's admin segment (and the state files beside its socket). The error is the
 // message `ipcsync status` prints when no engine serves the namespace.
