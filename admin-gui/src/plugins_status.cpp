@@ -112,24 +112,18 @@ std::optional<PluginsStatus> parsePluginsJson(const QByteArray& document, QStrin
 }
 
 const PluginsStatus& PluginsFile::refresh(const std::filesystem::path& path) {
-  struct stat st {};
-  if (path != m_status.path) m_seen = false;
+  if (path != m_status.path) m_stamp.forget();
   m_status.path = path;
-  if (::stat(path.c_str(), &st) != 0) {
-    m_status.present = false;
-    m_status.error.clear();
-    m_status.instances.clear();
-    m_status.available.clear();
-    m_seen = false;
-    return m_status;
+  switch (m_stamp.look(path)) {
+    case FileStamp::Look::Missing:
+      m_status.present = false;
+      m_status.error.clear();
+      m_status.instances.clear();
+      m_status.available.clear();
+      return m_status;
+    case FileStamp::Look::Unchanged: return m_status;
+    case FileStamp::Look::Changed: break;
   }
-  const auto mtime = static_cast<std::uint64_t>(st.st_mtim.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(st.st_mtim.tv_nsec);
-  if (m_seen && m_inode == st.st_ino && m_size == static_cast<std::uint64_t>(st.st_size) && m_mtimeNs == mtime)
-    return m_status;
-  m_seen = true;
-  m_inode = st.st_ino;
-  m_size = static_cast<std::uint64_t>(st.st_size);
-  m_mtimeNs = mtime;
   m_status.present = true;
   const QString where = QString::fromStdString(path.string());
   QFile file(where);
@@ -157,7 +151,7 @@ void PluginsFile::clear() {
   m_status.available.clear();
   m_status.error.clear();
   m_status.present = false;
-  m_seen = false;
+  m_stamp.forget();
 }
 
 }  // namespace ipcsync::admin

@@ -132,20 +132,13 @@ std::optional<SyncStatus> parseSyncJson(const QByteArray& document, QString& err
 }
 
 const SyncStatus& SyncFile::refresh(const std::filesystem::path& path) {
-  struct stat st {};
-  if (path != m_status.path) m_seen = false;
+  if (path != m_status.path) m_stamp.forget();
   m_status.path = path;
-  if (::stat(path.c_str(), &st) != 0) {
-    clear();
-    return m_status;
+  switch (m_stamp.look(path)) {
+    case FileStamp::Look::Missing: clear(); return m_status;
+    case FileStamp::Look::Unchanged: return m_status;
+    case FileStamp::Look::Changed: break;
   }
-  const auto mtime = static_cast<std::uint64_t>(st.st_mtim.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(st.st_mtim.tv_nsec);
-  if (m_seen && m_inode == st.st_ino && m_size == static_cast<std::uint64_t>(st.st_size) && m_mtimeNs == mtime)
-    return m_status;
-  m_seen = true;
-  m_inode = st.st_ino;
-  m_size = static_cast<std::uint64_t>(st.st_size);
-  m_mtimeNs = mtime;
   m_status.present = true;
   const QString where = QString::fromStdString(path.string());
   QFile file(where);
@@ -172,7 +165,7 @@ void SyncFile::clear() {
   const auto path = m_status.path;
   m_status = {};
   m_status.path = path;
-  m_seen = false;
+  m_stamp.forget();
 }
 
 }  // namespace ipcsync::admin

@@ -14,6 +14,8 @@
 #include <optional>
 #include <vector>
 
+#include "ipcsync/admin/file_stamp.h"
+
 namespace ipcsync::admin {
 
 struct PluginInstance {
@@ -54,8 +56,7 @@ class PluginsFile {
 
  private:
   PluginsStatus m_status;
-  std::uint64_t m_inode = 0, m_size = 0, m_mtimeNs = 0;
-  bool m_seen = false;
+  FileStamp m_stamp;
 };
 
 }  // namespace ipcsync::admin

@@ -15,6 +15,8 @@
 #include <optional>
 #include <vector>
 
+#include "ipcsync/admin/file_stamp.h"
+
 namespace ipcsync::admin {
 
 struct SyncJournal {
@@ -65,8 +67,7 @@ class SyncFile {
 
  private:
   SyncStatus m_status;
-  std::uint64_t m_inode = 0, m_size = 0, m_mtimeNs = 0;
-  bool m_seen = false;
+  FileStamp m_stamp;
 };
 
 }  // namespace ipcsync::admin
