@@ -253,26 +253,30 @@ TEST_F(HostProcessTest, AFailedStartIsAnsweredThenTheHostExitsFour) {
   EXPECT_EQ(host->wait(), 4) << host->log();
 }
 
-// A sync engine that dies and comes back while the host is busy inside the plugin: the host must
-// not carry on with the new one (what it emitted to the old one may not be journaled), but exit 1
-// so that it is restarted and started afresh from the journal.
-TEST_F(HostProcessTest, ANewSyncEngineSessionAfterStartMakesTheHostRestart) {
+// A request on a session other than the one that started the host (a sync engine that came back
+// before the host noticed the old one go): the host must not serve it — what it emitted to the old
+// session may not be journaled — but answer with a Failure and exit 1, so that it is restarted and
+// started afresh from the journal. One client opens both sessions, so the order is certain.
+TEST_F(HostProcessTest, ARequestOnANewSessionAfterStartMakesTheHostRestart) {
   startEngine("hnew");
-  auto host = startHost("n", {"--setting", "poll_sleep_ms=300"});
-  {
-    auto first = SyncSide::open(ns, dir.path(), "plugin.n");
-    ASSERT_TRUE(first) << first.error();
-    auto r = first->request(w::Kind::Start, w::Start{0});
-    ASSERT_TRUE(r) << r.error();
-    ASSERT_EQ(kindOf(*r), w::Kind::Ok);
-  }  // the first sync engine goes
-  auto second = SyncSide::open(ns, dir.path(), "plugin.n");
-  if (second) {
-    auto r = second->request(w::Kind::Describe, w::Empty{});
-    if (r) {
-      EXPECT_EQ(kindOf(*r), w::Kind::Failure) << "the host served a second sync engine after Start";
-    }
-  }
+  auto host = startHost("n");
+  auto sync = SyncSide::open(ns, dir.path(), "plugin.n");
+  ASSERT_TRUE(sync) << sync.error();
+  auto started = sync->request(w::Kind::Start, w::Start{0});
+  ASSERT_TRUE(started) << started.error();
+  ASSERT_EQ(kindOf(*started), w::Kind::Ok);
+  auto second = sync->client().openSession("plugin.n", 5s);
+  ASSERT_TRUE(second) << second.error().message();
+  const auto frame = w::encode(w::Kind::Describe, w::Empty{});
+  auto loan = sync->client().loan(frame.size(), 5s);
+  ASSERT_TRUE(loan) << loan.error().message();
+  std::memcpy(loan->bytes().data(), frame.data(), frame.size());
+  auto reply = sync->client().request(*second, *loan, 5s);
+  ASSERT_TRUE(reply) << reply.error().message();
+  const std::vector<std::byte> bytes(reply->bytes().begin(), reply->bytes().end());
+  sync->client().release(std::move(*reply));
+  EXPECT_EQ(kindOf(bytes), w::Kind::Failure) << "the host served a second session after Start";
+  EXPECT_THAT(failureOf(bytes), HasSubstr("restarts"));
   EXPECT_EQ(host->wait(), 1) << host->log();
 }
 

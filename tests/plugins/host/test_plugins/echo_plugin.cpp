@@ -40,7 +40,6 @@ struct Echo {
   std::deque<std::vector<unsigned char>> toEmit;
   std::map<std::string, std::uint64_t> lastApplied;
   std::vector<std::vector<unsigned char>> applied;
-  int pollSleepMs = 0;  // setting poll_sleep_ms: poll() takes this long (a busy plugin)
 };
 
 Echo* self(ipcsync_plugin* p) { return reinterpret_cast<Echo*>(p); }
@@ -58,7 +57,6 @@ int create(const ipcsync_host_services* services, ipcsync_plugin** out, ipcsync_
     e->host = services;
     e->crashOnApply = on(services, "crash_on_apply");
     e->failStart = on(services, "fail_start");
-    if (const char* v = services->setting(services->host, "poll_sleep_ms")) e->pollSleepMs = std::atoi(v);
     // Leave a trace in the data directory, to show the host made it and passes it on.
     std::ofstream(std::string(services->data_dir(services->host)) + "/echo.created") << "created\n";
     services->log(services->host, IPCSYNC_LOG_INFO, "echo plugin created");
@@ -82,7 +80,6 @@ int start(ipcsync_plugin* p, const ipcsync_start_args* args, ipcsync_error* erro
 }
 
 int poll(ipcsync_plugin* p, ipcsync_error* error) {
-  if (self(p)->pollSleepMs > 0) std::this_thread::sleep_for(std::chrono::milliseconds(self(p)->pollSleepMs));
   Echo* e = self(p);
   while (!e->toEmit.empty()) {
     const auto& bytes = e->toEmit.front();
