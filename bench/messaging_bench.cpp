@@ -5,6 +5,7 @@
 //
 //   build/release/bench/messaging_bench [--quick] [--spin-us N] [--sizes 64,4096,...]
 //                                       [--handover-threshold BYTES]   (default: copy every size)
+//                                       [--handover-pool N]   (objects kept prepared per size class; 0: none)
 //                                       [--ours-only]   (skip the peers: for profiling)
 //
 // What each side does, for every transport: the sender copies the payload from its own buffer
@@ -229,6 +230,7 @@ int run(int argc, char** argv) {
   bool oursOnly = false;
   std::uint32_t spinUs = 50;
   std::uint64_t handoverThreshold = 64ull << 20;  // above every size here: the copy path
+  std::optional<std::uint32_t> handoverPool;        // unset: the client's default
   std::vector<std::size_t> sizes = {64, 4096, 65536, 1 << 20, 4 << 20};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -236,6 +238,7 @@ int run(int argc, char** argv) {
     else if (a == "--ours-only") oursOnly = true;
     else if (a == "--spin-us" && i + 1 < argc) spinUs = static_cast<std::uint32_t>(std::atoi(argv[++i]));
     else if (a == "--handover-threshold" && i + 1 < argc) handoverThreshold = std::stoull(argv[++i]);
+    else if (a == "--handover-pool" && i + 1 < argc) handoverPool = static_cast<std::uint32_t>(std::stoul(argv[++i]));
     else if (a == "--sizes" && i + 1 < argc) {
       sizes.clear();
       std::stringstream ss(argv[++i]);
@@ -252,7 +255,8 @@ int run(int argc, char** argv) {
     return 1;
   }
   std::printf("messaging: one-way latency (ping-pong / 2) and streaming, two processes; engine spin %u us, "
-              "hand-over from %llu B\n\n", spinUs, static_cast<unsigned long long>(handoverThreshold));
+              "hand-over from %llu B, hand-over pool %s\n\n", spinUs, static_cast<unsigned long long>(handoverThreshold),
+              handoverPool ? std::to_string(*handoverPool).c_str() : "default");
   int round = 0;
   for (const std::size_t size : sizes) {
     const int iterations = quick ? 2000 : size <= 4096 ? 20000 : size <= 65536 ? 5000 : size <= (1u << 20) ? 1000 : 300;
@@ -272,6 +276,7 @@ int run(int argc, char** argv) {
           ConnectOptions o;
           o.ns = ns;
           o.name = (side ? "sink-" : "source-") + std::to_string(tag) + suffix;
+          if (handoverPool) o.handoverPool = *handoverPool;
           auto c = Client::connect(o);
           if (!c) {
             std::fprintf(stderr, "connect: %s\n", c.error().message().c_str());

@@ -17,6 +17,7 @@
 
 #include "ipcsync/ipccore/admin_segment.h"
 #include "ipcsync/ipccore/process_memory.h"
+#include "handover_pool.h"
 #include "protocol.h"
 #include "socket_io.h"
 
@@ -194,6 +195,7 @@ std::expected<std::unique_ptr<Client>, Error> Client::connect(const ConnectOptio
     }
     c->m_name = o.name;
     c->m_ns = o.ns;
+    c->m_handoverPool = std::make_unique<HandoverPool>(o.ns + ":" + o.name, o.handoverPool, o.handoverPoolBytes);
     c->m_slot = w.slot;
     c->m_generation = w.generation;
     c->m_enginePid = w.enginePid;

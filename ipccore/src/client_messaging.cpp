@@ -13,6 +13,7 @@
 
 #include "ipcsync/ipccore/client.h"
 #include "ipcsync/ipccore/process_memory.h"
+#include "handover_pool.h"
 #include "protocol.h"
 #include "socket_io.h"
 
@@ -226,13 +227,9 @@ std::expected<void, Error> Client::closeSession(SessionId session) {
 std::expected<Loan, Error> Client::handoverLoan(std::uint64_t bytes) {
   if (bytes > (std::uint64_t{1} << 34))
     return std::unexpected(Error{Errc::TooLarge, std::to_string(bytes) + " B is more than the 16 GiB a hand-over may carry"});
-  UniqueFd fd(::memfd_create(("ipcsync-handover:" + m_ns + ":" + m_name).c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
-  if (!fd) return std::unexpected(systemError("memfd_create for a hand-over", errno));
-  if (::ftruncate(fd.get(), static_cast<off_t>(bytes)) != 0)
-    return std::unexpected(systemError("ftruncate a hand-over to " + std::to_string(bytes) + " B", errno));
-  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
-  if (p == MAP_FAILED) return std::unexpected(systemError("mmap a hand-over", errno));
-  return Loan(fd.release(), std::span(static_cast<std::byte*>(p), bytes));
+  auto object = m_handoverPool->take(bytes);  // ready, or prepared now (handover_pool.h)
+  if (!object) return std::unexpected(object.error());
+  return Loan(object->fd.release(), std::span(object->data, bytes), object->size);
 }
 
 std::expected<Loan, Error> Client::loan(std::uint64_t bytes, std::chrono::milliseconds timeout) {
@@ -266,9 +263,8 @@ std::expected<Loan, Error> Client::loan(std::uint64_t bytes, std::chrono::millis
 
 void Client::abandon(Loan&& loan) {
   if (!loan.valid()) return;
-  if (loan.handover()) {
-    ::munmap(loan.m_bytes.data(), loan.m_bytes.size());
-    ::close(std::exchange(loan.m_memfd, -1));
+  if (loan.handover()) {  // never reused: it may hold bytes meant for someone else
+    m_handoverPool->retire(loan.m_bytes.data(), loan.m_mapped, UniqueFd(std::exchange(loan.m_memfd, -1)));
   } else {
     (void)free(loan.m_run);
   }
@@ -284,7 +280,9 @@ std::expected<void, Error> Client::sendHandover(SessionState& session, SessionId
   if (ch.outbound.tail.load(std::memory_order_relaxed) - ch.outbound.head.load(std::memory_order_acquire) >= kRingCapacity)
     return std::unexpected(Error{Errc::WouldBlock, "the outbound ring is full"});
   const std::uint64_t length = loan.m_bytes.size();
-  ::munmap(loan.m_bytes.data(), length);
+  // Sealing against writes needs every writable mapping gone, so this unmapping cannot wait for
+  // the helper thread: it is the one cost of a pooled hand-over that grows with the size.
+  ::munmap(loan.m_bytes.data(), loan.m_mapped);
   loan.m_bytes = {};
   UniqueFd fd(std::exchange(loan.m_memfd, -1));
   if (::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
@@ -468,7 +466,8 @@ std::expected<void, Error> Client::reply(const Message& to, Loan& loan, std::chr
 void Client::release(Message&& message) {
   if (!message.valid()) return;
   if (message.m_location.kind == LocationKind::Handover) {  // our mapping was all we held
-    ::munmap(const_cast<std::byte*>(message.m_bytes.data()), message.m_bytes.size());
+    // The last reference: unmapping frees the pages, which costs more than reading them did.
+    m_handoverPool->retire(message.m_bytes.data(), message.m_bytes.size());
     message.m_bytes = {};
     return;
   }

@@ -761,6 +761,25 @@ TEST_P(MaliciousLocationTest, DisconnectsTheLiarAndKeepsServingOthers) {
       l.arena = 77;
       l.length = std::uint64_t{1} << 30;
     }
+    else if (kind == std::string("handover-unsealed") || kind == std::string("handover-still-writable")) {
+      // An object the liar could still change under the receiver: not sealed against writing at
+      // all, or sealed against everything but writing while it keeps a writable mapping.
+      UniqueFd fd(::memfd_create("forged", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+      if (!fd || ::ftruncate(fd.get(), 4096) != 0) return 16;
+      if (kind == std::string("handover-still-writable")) {
+        void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+        if (p == MAP_FAILED || ::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_WRITE) == 0) return 18;  // the kernel refuses that seal
+        if (::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE) != 0) return 19;
+      }
+      protocol::Handover h;
+      h.id = 78;
+      h.length = 4096;
+      const int fds[1] = {fd.get()};
+      if (!io::sendMessage((*c)->engineFd(), io::asBytes(h), fds)) return 17;
+      l.kind = LocationKind::Handover;
+      l.arena = 78;
+      l.length = 4096;
+    }
     else if (kind == std::string("unadvertised-topic")) {
       auto t = (*c)->subscribe("news");  // a subscriber, not a publisher
       if (!t) return 15;
@@ -799,6 +818,7 @@ TEST_P(MaliciousLocationTest, DisconnectsTheLiarAndKeepsServingOthers) {
 INSTANTIATE_TEST_SUITE_P(Cases, MaliciousLocationTest,
                          ::testing::Values("out-of-bounds", "overflowing-length", "unallocated", "already-released",
                                            "foreign-session", "bad-kind", "handover-without-object", "handover-length-mismatch",
+                                           "handover-unsealed", "handover-still-writable",
                                            "unadvertised-topic",
                                            "corrupt-ring"),
                          [](const auto& param) {

@@ -64,12 +64,21 @@ struct ConnectOptions {
   // How long receive/send poll before they sleep on the eventfd. While polling, a message costs
   // no system call; polling yields the CPU between looks.
   std::chrono::microseconds spin{20};
+  // Hand-over of large messages (loans of at least the engine's threshold): how many memory
+  // objects per size class a helper thread keeps prepared (created, zero-filled, mapped with
+  // every page present), so that loan() takes one without a system call and filling it takes no
+  // page fault; and how many bytes of them it may keep at most. The same thread unmaps what
+  // release() gives back. 0: no helper thread; loan() prepares and release() unmaps on the
+  // calling thread. docs/design/handover.md.
+  std::uint32_t handoverPool = 2;
+  std::uint64_t handoverPoolBytes = std::uint64_t{64} << 20;
 };
 
 // Decides whether to accept a session that the named process wants to open. Default: accept.
 using SessionPolicy = std::function<bool(std::string_view from)>;
 
 class ProcessMemory;
+class HandoverPool;
 
 class Client {
  public:
@@ -222,6 +231,7 @@ class Client {
   std::uint64_t m_handoverThreshold = 0;
   std::uint32_t m_nextHandover = 1;
   std::unordered_map<std::uint32_t, UniqueFd> m_handovers;  // delivered memfds by id, until popped
+  std::unique_ptr<HandoverPool> m_handoverPool;  // prepared objects to send, mappings to unmap
   std::deque<Message> m_held;          // received while a request() waited for its reply
   std::uint32_t m_nextCorrelation = 1;
 };

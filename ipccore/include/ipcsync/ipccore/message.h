@@ -24,11 +24,12 @@ class Loan {
  public:
   Loan() = default;
   Loan(Loan&& o) noexcept
-      : m_run(o.m_run), m_bytes(std::exchange(o.m_bytes, {})), m_memfd(std::exchange(o.m_memfd, -1)) {}
+      : m_run(o.m_run), m_bytes(std::exchange(o.m_bytes, {})), m_memfd(std::exchange(o.m_memfd, -1)), m_mapped(o.m_mapped) {}
   Loan& operator=(Loan&& o) noexcept {
     m_run = o.m_run;
     m_bytes = std::exchange(o.m_bytes, {});
     m_memfd = std::exchange(o.m_memfd, -1);
+    m_mapped = o.m_mapped;
     return *this;
   }
   Loan(const Loan&) = delete;
@@ -43,10 +44,11 @@ class Loan {
  private:
   friend class Client;
   Loan(const Allocation& run, std::span<std::byte> bytes) : m_run(run), m_bytes(bytes) {}
-  Loan(int memfd, std::span<std::byte> mapped) : m_bytes(mapped), m_memfd(memfd) {}
+  Loan(int memfd, std::span<std::byte> bytes, std::uint64_t mapped) : m_bytes(bytes), m_memfd(memfd), m_mapped(mapped) {}
   Allocation m_run{};
   std::span<std::byte> m_bytes;
-  int m_memfd = -1;  // hand-over loans: the memory object, owned; m_bytes is its mapping
+  int m_memfd = -1;           // hand-over loans: the memory object, owned; m_bytes is the start of its mapping
+  std::uint64_t m_mapped = 0;  // hand-over loans: the size of the object and of its mapping (>= m_bytes)
 };
 
 class Message {
