@@ -159,7 +159,7 @@ QTableView* MainWindow::makeTable(QAbstractItemModel* model, const QString& name
 void MainWindow::buildStatusBar() {
   for (QLabel* l : {m_statusNs, m_statusEngine, m_statusRecords, m_statusAge}) statusBar()->addWidget(l);
   statusBar()->addPermanentWidget(
-      new QLabel(tr("Ctrl+F filter · F5 refresh · Ctrl+1..4 panes · Ctrl+5 topology · Ctrl+6 journal · Ctrl+Q quit")));
+      new QLabel(tr("Ctrl+F filter · F5 refresh · Ctrl+1..4 panes · Ctrl+5 topology · Ctrl+6/7 journal, conflicts · Ctrl+Q quit")));
 }
 
 void MainWindow::buildShortcuts() {
@@ -182,7 +182,8 @@ void MainWindow::buildShortcuts() {
     });
   }
   const std::pair<int, std::pair<int, QWidget*>> tabs[] = {{Qt::Key_5, {1, m_topology->routesView()}},
-                                                           {Qt::Key_6, {2, m_journal->deadLettersView()}}};
+                                                           {Qt::Key_6, {2, m_journal->deadLettersView()}},
+                                                           {Qt::Key_7, {2, m_journal->conflictsView()}}};
   for (const auto& [key, target] : tabs) {
     auto* s = new QShortcut(QKeySequence(Qt::CTRL | key), this);
     connect(s, &QShortcut::activated, this, [this, target] {

@@ -2,6 +2,7 @@
 
 #include <QGroupBox>
 #include <QHeaderView>
+#include <QItemSelectionModel>
 #include <QSplitter>
 #include <QVBoxLayout>
 
@@ -90,7 +91,10 @@ JournalPanel::JournalPanel(QWidget* parent)
       m_conflicts(new ConflictsModel(this)),
       m_cursorsView(makeConsoleTable(m_cursors, tr("Route cursors"), this)),
       m_deadLettersView(makeConsoleTable(m_deadLetters, tr("Dead letters"), this)),
-      m_conflictsView(makeConsoleTable(m_conflicts, tr("Parked conflicts"), this)) {
+      m_conflictsView(makeConsoleTable(m_conflicts, tr("Parked conflicts"), this)),
+      m_detail(new ConflictDetailModel(this)),
+      m_detailView(makeConsoleTable(m_detail, tr("Conflict values"), this)),
+      m_heading(new QLabel(this)) {
   m_usage->setTextInteractionFlags(Qt::TextSelectableByMouse);
   m_usage->setWordWrap(true);
   m_error->setWordWrap(true);
@@ -102,9 +106,32 @@ JournalPanel::JournalPanel(QWidget* parent)
     if (c != RoutesModel::kRoute && c != RoutesModel::kFrom && c != RoutesModel::kTo && c != RoutesModel::kCursor &&
         c != RoutesModel::kLag)
       m_cursorsView->hideColumn(c);
-  m_conflictsView->horizontalHeader()->setStretchLastSection(false);
-  m_conflictsView->horizontalHeader()->setSectionResizeMode(ConflictsModel::kSource, QHeaderView::Stretch);
-  m_conflictsView->horizontalHeader()->setSectionResizeMode(ConflictsModel::kTarget, QHeaderView::Stretch);
+  // The list names each conflict; its values are side by side in the detail pane beside it (the
+  // JSON as parked stays in the model, and in the tool-tips of the detail's cells).
+  m_conflictsView->hideColumn(ConflictsModel::kSource);
+  m_conflictsView->hideColumn(ConflictsModel::kTarget);
+  m_conflictsView->setSelectionMode(QAbstractItemView::SingleSelection);
+  m_detailView->setSelectionMode(QAbstractItemView::SingleSelection);
+  m_detailView->horizontalHeader()->setStretchLastSection(false);
+  for (int c = ConflictDetailModel::kBase; c <= ConflictDetailModel::kTarget; ++c)
+    m_detailView->horizontalHeader()->setSectionResizeMode(c, QHeaderView::Stretch);
+  m_detailView->horizontalHeader()->setSectionResizeMode(ConflictDetailModel::kName, QHeaderView::ResizeToContents);
+  m_heading->setWordWrap(true);
+  m_heading->setTextFormat(Qt::RichText);
+  m_heading->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  m_heading->setText(tr("No parked conflict."));
+  auto* legend = new QLabel(
+      tr("<span style='background:#f8c8c8'>&nbsp;red&nbsp;</span> source and target disagree · "
+         "<span style='background:#ffe0a0'>&nbsp;amber&nbsp;</span> the target changed it since the base · "
+         "<span style='background:#d0e4ff'>&nbsp;blue&nbsp;</span> the source changes it · — not in the change"),
+      this);
+  legend->setWordWrap(true);
+  auto* detail = new QWidget;
+  auto* detailLayout = new QVBoxLayout(detail);
+  detailLayout->setContentsMargins(0, 0, 0, 0);
+  detailLayout->addWidget(m_heading);
+  detailLayout->addWidget(m_detailView, 1);
+  detailLayout->addWidget(legend);
 
   auto* top = new QSplitter(Qt::Horizontal);
   top->addWidget(box(tr("Route cursors"), m_cursorsView));
@@ -113,7 +140,15 @@ JournalPanel::JournalPanel(QWidget* parent)
   top->setStretchFactor(1, 3);
   auto* split = new QSplitter(Qt::Vertical);
   split->addWidget(top);
-  split->addWidget(box(tr("Parked conflicts (source and target values side by side)"), m_conflictsView));
+  auto* conflicts = new QSplitter(Qt::Horizontal);
+  conflicts->addWidget(box(tr("Parked conflicts"), m_conflictsView));
+  conflicts->addWidget(box(tr("Selected conflict: base, source and target side by side"), detail));
+  conflicts->setStretchFactor(0, 2);
+  conflicts->setStretchFactor(1, 3);
+  conflicts->setSizes({520, 820});
+  split->addWidget(conflicts);
+  split->setStretchFactor(0, 2);
+  split->setStretchFactor(1, 3);
   split->setChildrenCollapsible(false);
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(0, 0, 0, 0);
@@ -122,6 +157,22 @@ JournalPanel::JournalPanel(QWidget* parent)
   layout->addWidget(split, 1);
   setTabOrder(m_cursorsView, m_deadLettersView);
   setTabOrder(m_deadLettersView, m_conflictsView);
+  setTabOrder(m_conflictsView, m_detailView);
+  connect(m_conflictsView->selectionModel(), &QItemSelectionModel::currentRowChanged, this, [this](const QModelIndex& current) {
+    const int row = current.row();
+    m_selectedConflict = row >= 0 && row < m_conflicts->rowCount()
+                             ? std::optional(m_conflicts->rows()[static_cast<std::size_t>(row)].id)
+                             : std::nullopt;
+    showSelectedConflict();
+  });
+}
+
+void JournalPanel::showSelectedConflict() {
+  const int row = m_selectedConflict ? m_conflicts->rowOf(*m_selectedConflict) : -1;
+  const ConflictRow* c = row >= 0 ? &m_conflicts->rows()[static_cast<std::size_t>(row)] : nullptr;
+  m_detail->show(c);
+  if (c) m_heading->setText(conflictHeading(*c));
+  else m_heading->setText(m_conflicts->rowCount() ? tr("Select a conflict to see its values.") : tr("No parked conflict."));
 }
 
 void JournalPanel::update(const NamespaceSnapshot& s) {
@@ -135,13 +186,24 @@ void JournalPanel::update(const NamespaceSnapshot& s) {
                          .arg(humanBytes(j.bytes), humanBytes(j.maxBytes))
                          .arg(j.nearlyFull ? tr(" · <span style='color:#c62828'><b>NEARLY FULL</b></span>") : QString()));
   m_error->setText(s.journal.error);
+  m_error->setStyleSheet(s.journal.busy ? QStringLiteral("QLabel { color: #8a5a00; }") : QStringLiteral("QLabel { color: #9a1010; }"));
   m_error->setVisible(!s.journal.error.isEmpty());
   m_cursors->update(s.sync);
   m_deadLetters->update(s.journal);
   m_conflicts->update(s.journal);
+  // The detail follows the selected conflict; with none selected (or it was resolved), the first.
+  if ((!m_selectedConflict || m_conflicts->rowOf(*m_selectedConflict) < 0) && m_conflicts->rowCount() > 0)
+    m_conflictsView->setCurrentIndex(m_conflicts->index(0, 0));  // currentRowChanged shows it
+  else if (m_conflicts->rowCount() == 0)
+    m_selectedConflict.reset();
+  showSelectedConflict();
   if (!m_sized && m_cursors->rowCount() > 0) {  // once, to real content; then the user's widths
     m_cursorsView->resizeColumnsToContents();
     m_sized = true;
+  }
+  if (!m_conflictsSized && m_conflicts->rowCount() > 0) {
+    m_conflictsView->resizeColumnsToContents();
+    m_conflictsSized = true;
   }
 }
 

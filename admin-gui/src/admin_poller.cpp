@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <cerrno>
+#include <memory>
 
 #include "ipcsync/ipccore/engine_config.h"
 
@@ -35,85 +36,157 @@ bool AdminPoller::usable(const AdminSegment& segment, std::uint64_t nowNs, QStri
   return true;
 }
 
-AdminPoller::AdminPoller(Options options, QObject* parent) : QObject(parent), m_options(std::move(options)) {
+AdminPoller::AdminPoller(Options options, QObject* parent)
+    : QObject(parent),
+      m_options(std::move(options)),
+      m_readerContext(new QObject),
+      m_journalContext(new QObject),
+      m_journal(std::chrono::seconds(1), m_options.journalWait) {
   m_timer.setInterval(m_options.interval);
   m_timer.setTimerType(Qt::PreciseTimer);
-  connect(&m_timer, &QTimer::timeout, this, &AdminPoller::refreshNow);
+  connect(&m_timer, &QTimer::timeout, this, [this] { tick(false); });
+  m_readerThread.setObjectName(QStringLiteral("ipcsync-admin reader"));
+  m_journalThread.setObjectName(QStringLiteral("ipcsync-admin journal"));
+  m_readerContext->moveToThread(&m_readerThread);
+  m_journalContext->moveToThread(&m_journalThread);
 }
 
-AdminPoller::~AdminPoller() = default;
+AdminPoller::~AdminPoller() {
+  m_timer.stop();
+  m_journal.cancel();  // a journal read waiting for a lock gives up now
+  m_readerThread.quit();
+  m_journalThread.quit();
+  m_readerThread.wait();
+  m_journalThread.wait();
+  delete m_readerContext;  // their threads have ended; events still queued to them go too
+  delete m_journalContext;
+}
 
 void AdminPoller::start() {
+  if (!m_readerThread.isRunning()) m_readerThread.start();
+  if (!m_journalThread.isRunning()) m_journalThread.start();
   m_timer.start();
-  refreshNow();
+  tick(false);
 }
 
 void AdminPoller::stop() { m_timer.stop(); }
 
+void AdminPoller::refreshNow() { tick(true); }
+
+void AdminPoller::tick(bool forced) {
+  if (forced && !m_first) m_forceJournal = true;  // F5 reads the journal now
+  if (m_reading) {  // the last read still runs: skip this tick, or run once more right after it for F5
+    m_readAgain = m_readAgain || forced;
+    return;
+  }
+  m_reading = true;
+  QMetaObject::invokeMethod(
+      m_readerContext,
+      [this] {
+        auto next = std::make_shared<NamespaceSnapshot>();
+        const std::uint64_t began = clockNs(CLOCK_MONOTONIC);
+        read(*next);
+        next->readCostNs = clockNs(CLOCK_MONOTONIC) - began;
+        QMetaObject::invokeMethod(this, [this, next] { onRead(std::move(*next)); }, Qt::QueuedConnection);
+      },
+      Qt::QueuedConnection);
+}
+
+void AdminPoller::readJournal(const std::filesystem::path& path, bool force) {
+  if (m_journalReading) return;  // a force stays pending for the next one
+  m_journalReading = true;
+  if (force) m_forceJournal = false;
+  QMetaObject::invokeMethod(
+      m_journalContext,
+      [this, path, force] {
+        const JournalContents& c = m_journal.refresh(path, force);
+        // Hand over only what changed: a read within the interval returns the same contents.
+        std::shared_ptr<JournalContents> fresh;
+        if (c.path != m_journalHandedPath || c.reads != m_journalHandedReads || c.error != m_journalHandedError) {
+          fresh = std::make_shared<JournalContents>(c);
+          m_journalHandedPath = c.path;
+          m_journalHandedReads = c.reads;
+          m_journalHandedError = c.error;
+        }
+        QMetaObject::invokeMethod(
+            this,
+            [this, fresh] {
+              m_journalReading = false;
+              if (fresh) m_journalContents = std::move(*fresh);
+            },
+            Qt::QueuedConnection);
+      },
+      Qt::QueuedConnection);
+}
+
 std::filesystem::path AdminPoller::statusDir() const {
   const std::string ns = m_options.ns.toStdString();
   if (!m_options.runtimeDir.empty()) return m_options.runtimeDir / ns;
-  if (m_segment) {
-    const std::filesystem::path socket = m_segment->engine().socketPath;
+  if (m_state.segment) {
+    const std::filesystem::path socket = m_state.segment->engine().socketPath;
     if (!socket.empty()) return socket.parent_path();
   }
   return defaultRuntimeDir() / ns;
 }
-
-std::filesystem::path AdminPoller::pluginsPath() const { return statusDir() / "plugins.json"; }
 
 void AdminPoller::read(NamespaceSnapshot& out) {
   const std::string ns = m_options.ns.toStdString();
   out.ns = m_options.ns;
   out.takenAtNs = clockNs(CLOCK_REALTIME);
   out.monotonicNs = clockNs(CLOCK_MONOTONIC);
+  auto& segment = m_state.segment;
 
-  if (m_segment && !usable(*m_segment, out.takenAtNs, out.problem)) m_segment.reset();
-  if (!m_segment && out.problem.isEmpty()) {
+  if (segment && !usable(*segment, out.takenAtNs, out.problem)) segment.reset();
+  if (!segment && out.problem.isEmpty()) {
     auto opened = AdminSegment::open(ns);
     if (!opened) out.problem = QString::fromStdString(opened.error().message());
-    else if (usable(**opened, out.takenAtNs, out.problem)) m_segment = std::move(*opened);
+    else if (usable(**opened, out.takenAtNs, out.problem)) segment = std::move(*opened);
   }
-  if (!m_segment) {
-    m_plugins.clear();
-    out.plugins = m_plugins.status();
-    out.plugins.path = pluginsPath();
-    m_sync.clear();
-    out.sync = m_sync.status();
+  if (!segment) {
+    m_state.plugins.clear();
+    out.plugins = m_state.plugins.status();
+    out.plugins.path = statusDir() / "plugins.json";
+    m_state.sync.clear();
+    out.sync = m_state.sync.status();
     out.sync.path = statusDir() / "sync.json";
-    out.journal = m_journal.refresh({});
     return;
   }
   out.online = true;
-  out.engine = m_segment->engine();
-  out.capacity = m_segment->capacity();
-  out.heartbeatNs = m_segment->heartbeatNs();
-  out.records = m_segment->snapshot();
-  out.caches = m_segment->caches();
-  out.plugins = m_plugins.refresh(pluginsPath());
-  out.sync = m_sync.refresh(statusDir() / "sync.json");
+  out.engine = segment->engine();
+  out.capacity = segment->capacity();
+  out.heartbeatNs = segment->heartbeatNs();
+  out.records = segment->snapshot();
+  out.caches = segment->caches();
+  out.plugins = m_state.plugins.refresh(statusDir() / "plugins.json");
+  out.sync = m_state.sync.refresh(statusDir() / "sync.json");
   if (out.sync.present && out.sync.error.isEmpty() && out.sync.pid > 0 &&
       ::kill(static_cast<pid_t>(out.sync.pid), 0) != 0 && errno == ESRCH)
     out.sync.error = QStringLiteral("%1 was written by ipcsync-sync pid %2, which has ended: the figures are its last "
                                     "ones; the daemon restarts it (see the Plugins pane) or it was stopped")
                          .arg(QString::fromStdString(out.sync.path.string()))
                          .arg(out.sync.pid);
-  const std::string journal = out.sync.present ? out.sync.journal.path.toStdString() : std::string();
-  out.journal = m_journal.refresh(journal, m_forceJournal);
-  m_forceJournal = false;
 }
 
-void AdminPoller::refreshNow() {
-  if (!m_first) m_forceJournal = sender() != &m_timer;  // F5 reads the journal now
-  NamespaceSnapshot next;
-  const std::uint64_t began = clockNs(CLOCK_MONOTONIC);
-  read(next);
-  next.readCostNs = clockNs(CLOCK_MONOTONIC) - began;
+void AdminPoller::onRead(NamespaceSnapshot next) {
+  m_reading = false;
+  // The journal sync.json names: its newest contents so far, and a read on the journal thread
+  // when one is due (JournalReader keeps to once a second unless forced).
+  const std::filesystem::path journal =
+      next.online && next.sync.present ? std::filesystem::path(next.sync.journal.path.toStdString()) : std::filesystem::path();
+  readJournal(journal, m_forceJournal);
+  if (m_journalContents.path == journal) next.journal = m_journalContents;
+  else next.journal.path = journal;  // not read yet: no rows
+
   const bool changed = m_first || next.online != m_last.online;
   m_first = false;
   m_last = std::move(next);
+  ++m_snapshots;
   if (changed) Q_EMIT onlineChanged(m_last.online);
   Q_EMIT snapshotTaken(m_last);
+  if (m_readAgain) {
+    m_readAgain = false;
+    tick(false);
+  }
 }
 
 }  // namespace ipcsync::admin

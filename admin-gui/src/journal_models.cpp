@@ -1,6 +1,9 @@
 #include "ipcsync/admin/journal_models.h"
 
 #include <QColor>
+#include <QDateTime>
+#include <QFont>
+#include <QStringList>
 
 namespace ipcsync::admin {
 namespace {
@@ -84,6 +87,109 @@ QVariant ConflictsModel::cell(const ConflictRow& c, int column, int role) const 
     default:
       return {};
   }
+}
+
+}  // namespace ipcsync::admin
+
+namespace ipcsync::admin {
+
+ConflictDetailModel::ConflictDetailModel(QObject* parent) : KeyedTableModel(parent) {}
+
+void ConflictDetailModel::show(const ConflictRow* conflict) {
+  m_op = conflict ? conflict->sides.op : QString();
+  m_hasTarget = conflict && conflict->targetJson.trimmed() != QLatin1String("null") && !conflict->targetJson.isEmpty();
+  apply(conflict ? conflict->sides.columns : std::vector<ConflictColumn>{});
+}
+
+QVariant ConflictDetailModel::headerData(int section, Qt::Orientation orientation, int role) const {
+  if (orientation != Qt::Horizontal || section < 0 || section >= kColumnCount) return {};
+  if (role == Qt::DisplayRole) {
+    static const char* const kTitles[kColumnCount] = {"Column", "Base (before)", "Source (incoming)", "Target (when parked)"};
+    return QString::fromLatin1(kTitles[section]);
+  }
+  if (role == Qt::ToolTipRole) {
+    switch (section) {
+      case kBase: return tr("The source's old values: the row both sides started from. An UPDATE carries only the key and the columns it changes.");
+      case kSource: return tr("What the incoming change sets.");
+      case kTarget: return tr("The target's row when the conflict was parked (the console cannot read the plugin's database).");
+      default: return {};
+    }
+  }
+  return {};
+}
+
+QVariant ConflictDetailModel::cell(const ConflictColumn& c, int column, int role) const {
+  const QJsonValue& v = column == kBase ? c.base : column == kSource ? c.source : c.target;
+  auto placeholder = [&]() -> QString {
+    switch (column) {
+      case kBase: return m_op == QLatin1String("INSERT") ? tr("(no row)") : tr("—");
+      case kSource: return m_op == QLatin1String("DELETE") ? tr("(deleted)") : tr("(unchanged)");
+      case kTarget: return m_hasTarget ? tr("?") : tr("(no row)");
+      default: return {};
+    }
+  };
+  switch (role) {
+    case Qt::DisplayRole:
+      if (column == kName) return c.key ? tr("%1 (key)").arg(c.name) : c.name;
+      return v.isUndefined() ? placeholder() : displayValue(v);
+    case kSortRole:
+      return column == kName ? c.name : displayValue(v);
+    case Qt::ToolTipRole:
+      if (column == kName) {
+        QStringList why;
+        if (c.sourceChanged) why << tr("the source changed it");
+        if (c.targetChanged) why << tr("the target changed it too");
+        if (c.differs) why << tr("source and target disagree");
+        return why.isEmpty() ? QVariant() : QVariant(why.join(QStringLiteral("; ")));
+      }
+      if (column == kBase && v.isUndefined() && m_op == QLatin1String("UPDATE"))
+        return tr("not in the change: an UPDATE carries only the key and the columns it changes");
+      return v.isUndefined() ? QVariant() : QVariant(displayValue(v));
+    case Qt::ForegroundRole:
+      if (column != kName && v.isUndefined()) return QColor(0x80, 0x80, 0x80);
+      return {};
+    case Qt::BackgroundRole:
+      if (c.differs && (column == kSource || column == kTarget)) return QColor(0xf8, 0xc8, 0xc8);
+      if (c.targetChanged && column == kTarget) return QColor(0xff, 0xe0, 0xa0);
+      if (c.sourceChanged && column == kSource) return QColor(0xd0, 0xe4, 0xff);
+      return {};
+    case Qt::FontRole:
+      if (c.key || c.differs) {
+        QFont f;
+        f.setBold(true);
+        return f;
+      }
+      return {};
+    default:
+      return {};
+  }
+}
+
+QString conflictHeading(const ConflictRow& c) {
+  const QDateTime parked = QDateTime::fromMSecsSinceEpoch(c.parkedAtUs / 1000);
+  QString current;
+  if (c.targetChangesSince < 0)
+    current = QObject::tr("%1 journals no changes of its own, so nothing else changed its row through ipcsync since.")
+                  .arg(c.subscriber.toHtmlEscaped());
+  else if (c.targetChangesSince == 0)
+    current = QObject::tr("%1 has journaled no change to <i>%2</i> since: its row is most likely still as shown.")
+                  .arg(c.subscriber.toHtmlEscaped(), c.table.toHtmlEscaped());
+  else
+    current = QObject::tr("<b>%1 has journaled %2 change-set(s) to <i>%3</i> since</b>: its current row may differ from "
+                          "the target column.")
+                  .arg(c.subscriber.toHtmlEscaped())
+                  .arg(c.targetChangesSince)
+                  .arg(c.table.toHtmlEscaped());
+  QString text = QObject::tr("<b>Conflict #%1</b> (%2, %3) on route <b>%4</b>: %5 → %6, table <b>%7</b>, key %8; "
+                             "journal sequence %9, parked %10; %11.<br>%12")
+                     .arg(c.id)
+                     .arg(c.kind.toHtmlEscaped(), c.sides.op.isEmpty() ? QObject::tr("change unknown") : c.sides.op,
+                          c.route.toHtmlEscaped(), c.origin.toHtmlEscaped(), c.subscriber.toHtmlEscaped(),
+                          c.table.toHtmlEscaped(), c.keyJson.toHtmlEscaped())
+                     .arg(c.sequence)
+                     .arg(parked.toString(QStringLiteral("yyyy-MM-dd HH:mm:ss")), resolutionText(c.resolution), current);
+  if (!c.sides.note.isEmpty()) text += QStringLiteral("<br><span style='color:#9a1010'>%1</span>").arg(c.sides.note.toHtmlEscaped());
+  return text;
 }
 
 }  // namespace ipcsync::admin

@@ -1,6 +1,9 @@
 #include "ipcsync/admin/journal_reader.h"
 
 #include <sqlite3.h>
+#include <time.h>
+
+#include <thread>
 
 namespace ipcsync::admin {
 namespace {
@@ -22,7 +25,18 @@ QString resolutionText(int resolution) {
   }
 }
 
-JournalReader::JournalReader(std::chrono::milliseconds minInterval) : m_minInterval(minInterval) {}
+JournalReader::JournalReader(std::chrono::milliseconds minInterval, std::chrono::milliseconds busyWait)
+    : m_minInterval(minInterval), m_busyWait(busyWait) {}
+
+int JournalReader::onBusy(void* self, int attempts) {
+  auto& r = *static_cast<JournalReader*>(self);
+  const auto now = std::chrono::steady_clock::now();
+  if (attempts == 0) r.m_busySince = now;
+  if (r.m_cancelled.load(std::memory_order_relaxed) || now - r.m_busySince >= r.m_busyWait) return 0;
+  std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(std::chrono::milliseconds(5),
+                                                                            r.m_busySince + r.m_busyWait - now));
+  return 1;
+}
 
 JournalReader::~JournalReader() { close(); }
 
@@ -43,7 +57,7 @@ const JournalContents& JournalReader::refresh(const std::filesystem::path& path,
   if (!force && m_read && now - m_lastRead < m_minInterval) return m_contents;
   m_lastRead = now;
   m_read = true;
-  if (!read()) {
+  if (!read() && !m_contents.busy) {
     close();  // open again next time: the file may have been replaced
     m_contents.deadLetters.clear();
     m_contents.conflicts.clear();
@@ -55,15 +69,22 @@ bool JournalReader::read() {
   const QString where = QString::fromStdString(m_contents.path.string());
   auto fail = [&](const char* what, int rc) {
     const char* detail = m_db ? sqlite3_errmsg(m_db) : sqlite3_errstr(rc);
-    m_contents.error = QStringLiteral("journal %1: cannot %2 (%3); the console only reads it and will try again in a second.")
-                           .arg(where, QLatin1String(what), QString::fromUtf8(detail));
+    m_contents.busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+    if (m_contents.busy)
+      m_contents.error = QStringLiteral("journal %1: another connection holds a lock that keeps readers out (%2; waited "
+                                        "%3 ms); showing the rows read before; trying again in a second.")
+                             .arg(where, QString::fromUtf8(detail))
+                             .arg(m_busyWait.count());
+    else
+      m_contents.error = QStringLiteral("journal %1: cannot %2 (%3); the console only reads it and will try again in a second.")
+                             .arg(where, QLatin1String(what), QString::fromUtf8(detail));
     return false;
   };
   if (!m_db) {
     // READONLY, and no URI tricks: the console must never create or change the journal.
     const int rc = sqlite3_open_v2(m_contents.path.c_str(), &m_db, SQLITE_OPEN_READONLY, nullptr);
     if (rc != SQLITE_OK) return fail("open it read-only", rc);
-    sqlite3_busy_timeout(m_db, 20);
+    sqlite3_busy_handler(m_db, &JournalReader::onBusy, this);
   }
   std::vector<DeadLetterRow> letters;
   std::vector<ConflictRow> conflicts;
@@ -89,17 +110,48 @@ bool JournalReader::read() {
 
   rc = sqlite3_prepare_v2(m_db,
                           "SELECT id, route, origin, subscriber, table_name, kind, sequence, key_json, source_json, "
-                          "target_json, resolution, parked_at_us FROM conflicts WHERE resolution <> 3 ORDER BY id LIMIT 1000",
+                          "target_json, resolution, parked_at_us, change FROM conflicts WHERE resolution <> 3 "
+                          "ORDER BY id LIMIT 1000",
                           -1, &s, nullptr);
   if (rc != SQLITE_OK) return fail("read its conflicts", rc);
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    conflicts.push_back({sqlite3_column_int64(s, 0), columnText(s, 1), columnText(s, 2), columnText(s, 3),
-                         columnText(s, 4), columnText(s, 5), sqlite3_column_int64(s, 6), columnText(s, 7),
-                         columnText(s, 8), columnText(s, 9), sqlite3_column_int(s, 10), sqlite3_column_int64(s, 11)});
+    ConflictRow c{sqlite3_column_int64(s, 0), columnText(s, 1), columnText(s, 2), columnText(s, 3), columnText(s, 4),
+                  columnText(s, 5), sqlite3_column_int64(s, 6), columnText(s, 7), columnText(s, 8), columnText(s, 9),
+                  sqlite3_column_int(s, 10), sqlite3_column_int64(s, 11), {}, -1};
+    c.sides = sideBySide(c.keyJson, c.sourceJson, c.targetJson, sqlite3_column_blob(s, 12),
+                         static_cast<std::size_t>(sqlite3_column_bytes(s, 12)));
+    conflicts.push_back(std::move(c));
   }
   sqlite3_finalize(s);
   if (rc != SQLITE_DONE) return fail("read its conflicts", rc);
+
+  // What "current" can mean for a console that cannot open the plugins' databases: whether the
+  // subscriber journaled changes to the same table after the conflict's change-set.
+  rc = sqlite3_prepare_v2(m_db,
+                          "SELECT CASE WHEN EXISTS (SELECT 1 FROM origins WHERE origin = ?1) THEN "
+                          "(SELECT count(*) FROM entry_tables t JOIN entries e ON e.sequence = t.sequence "
+                          "WHERE t.table_name = ?2 AND t.sequence > ?3 AND e.origin = ?1) ELSE -1 END",
+                          -1, &s, nullptr);
+  if (rc != SQLITE_OK) return fail("read its entries", rc);
+  rc = SQLITE_DONE;
+  for (ConflictRow& c : conflicts) {
+    const QByteArray subscriber = c.subscriber.toUtf8(), table = c.table.toUtf8();
+    sqlite3_bind_text(s, 1, subscriber.constData(), static_cast<int>(subscriber.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, table.constData(), static_cast<int>(table.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 3, c.sequence);
+    if ((rc = sqlite3_step(s)) != SQLITE_ROW) break;
+    c.targetChangesSince = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    rc = SQLITE_DONE;
+  }
+  sqlite3_finalize(s);
+  if (rc != SQLITE_DONE) return fail("read its entries", rc);
   m_contents.error.clear();
+  m_contents.busy = false;
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  m_contents.readAtUs = static_cast<std::int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
+  ++m_contents.reads;
   m_contents.deadLetters = std::move(letters);
   m_contents.conflicts = std::move(conflicts);
   return true;

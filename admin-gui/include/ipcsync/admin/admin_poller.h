@@ -2,8 +2,14 @@
 //
 // Every `interval` (150 ms by default) the poller copies the registry and the topic caches out of
 // the segment (each record behind its sequence lock: a bounded read that never waits on the
-// engine) and re-reads plugins.json if it changed, then emits snapshotTaken(). It runs on the
-// thread that owns it (the GUI thread); a tick costs tens of microseconds.
+// engine) and re-reads plugins.json and sync.json if they changed, then emits snapshotTaken().
+//
+// Threads: the poller lives on the thread that owns it (the GUI thread), and so do its signals,
+// but it reads nothing there. A tick's reads (segment, status files) run on a reader thread, and
+// the journal's on a second one, because a journal read may wait for a lock (up to `journalWait`)
+// while the tick must go on. A tick that comes while the last read still runs is skipped, not
+// queued; the snapshot carries the newest journal contents read so far. So the window never
+// waits on the engine, the sync engine or the file system.
 //
 // The engine counts as gone when the segment is missing, its engine pid is dead (or reused), or
 // its heartbeat is older than `staleAfter` (1 s). The poller then drops its mapping, emits an
@@ -14,10 +20,11 @@
 // else from the directory of the engine's socket as the segment names it (the daemon writes the
 // file beside engine.sock), else from the default runtime directory. sync.json is read from the
 // same directory (marked stale when the pid that wrote it has ended); the journal it names is
-// opened read-only and queried at most once a second.
+// opened read-only and queried at most once a second (JournalReader).
 #pragma once
 
 #include <QObject>
+#include <QThread>
 #include <QTimer>
 
 #include <chrono>
@@ -39,6 +46,7 @@ class AdminPoller : public QObject {
     std::filesystem::path runtimeDir;  // empty: as the segment says, else the default
     std::chrono::milliseconds interval{150};
     std::chrono::milliseconds staleAfter{1000};
+    std::chrono::milliseconds journalWait{1000};  // how long a journal read waits for a lock
   };
 
   explicit AdminPoller(Options options, QObject* parent = nullptr);
@@ -49,11 +57,14 @@ class AdminPoller : public QObject {
   // Starts the timer and reads once at once.
   void start();
   void stop();
+  // The last snapshot emitted (empty until the first read completes).
   const NamespaceSnapshot& last() const noexcept { return m_last; }
+  // Snapshots emitted so far.
+  std::uint64_t snapshots() const noexcept { return m_snapshots; }
   const Options& options() const noexcept { return m_options; }
 
  public Q_SLOTS:
-  // Reads now (F5), whatever the timer says.
+  // Reads now (F5), whatever the timer says, the journal too; the snapshot follows when read.
   void refreshNow();
 
  Q_SIGNALS:
@@ -62,22 +73,38 @@ class AdminPoller : public QObject {
   void onlineChanged(bool online);
 
  private:
+  // What the reader thread keeps between ticks; touched only by the one read in flight.
+  struct ReaderState {
+    std::unique_ptr<AdminSegment> segment;
+    PluginsFile plugins;
+    SyncFile sync;
+  };
+
+  void tick(bool forced);
   void read(NamespaceSnapshot& out);
+  void onRead(NamespaceSnapshot next);
+  void readJournal(const std::filesystem::path& path, bool force);
   // False, with `problem` set, when the segment's engine has ended or stopped ticking.
   bool usable(const AdminSegment& segment, std::uint64_t nowNs, QString& problem) const;
-  std::filesystem::path pluginsPath() const;
   // The directory plugins.json and sync.json are in.
   std::filesystem::path statusDir() const;
 
   Options m_options;
   QTimer m_timer;
-  std::unique_ptr<AdminSegment> m_segment;
-  PluginsFile m_plugins;
-  SyncFile m_sync;
-  JournalReader m_journal;
+  QThread m_readerThread, m_journalThread;
+  QObject* m_readerContext;   // lives on m_readerThread: reads are queued to it
+  QObject* m_journalContext;  // lives on m_journalThread
+  ReaderState m_state;        // reader thread only, one read at a time
+  JournalReader m_journal;    // journal thread only, one read at a time (cancel(): any thread)
+  std::filesystem::path m_journalHandedPath;  // journal thread: what was last handed to the GUI thread
+  std::uint64_t m_journalHandedReads = 0;
+  QString m_journalHandedError;
+  // GUI thread:
   NamespaceSnapshot m_last;
-  bool m_first = true;
-  bool m_forceJournal = false;
+  JournalContents m_journalContents;  // the newest the journal thread handed over
+  std::uint64_t m_snapshots = 0;
+  bool m_reading = false, m_readAgain = false, m_journalReading = false;
+  bool m_forceJournal = false, m_first = true;
 };
 
 }  // namespace ipcsync::admin

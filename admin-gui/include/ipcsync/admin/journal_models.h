@@ -41,3 +41,38 @@ class ConflictsModel : public KeyedTableModel<ConflictRow, std::int64_t> {
 };
 
 }  // namespace ipcsync::admin
+
+namespace ipcsync::admin {
+
+// ConflictDetailModel: one parked conflict, one row per column of its table: the column, the base
+// (the source's old value: what both sides started from), the source's incoming value and the
+// target's value when the conflict was parked. Cells where source and target disagree are tinted
+// red; a target value that moved away from the base (the target changed it too) is tinted amber.
+// Rows are keyed by column name, so a conflict that changes resolution updates cells, and choosing
+// another conflict inserts and removes rows like any snapshot. GUI thread only.
+class ConflictDetailModel : public KeyedTableModel<ConflictColumn, QString> {
+  Q_OBJECT
+
+ public:
+  enum Column { kName, kBase, kSource, kTarget, kColumnCount };
+  explicit ConflictDetailModel(QObject* parent = nullptr);
+
+  // Shows `conflict` (nullptr: none).
+  void show(const ConflictRow* conflict);
+  QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
+
+ protected:
+  int columns() const override { return kColumnCount; }
+  QString keyOf(const ConflictColumn& row) const override { return row.name; }
+  QVariant cell(const ConflictColumn& row, int column, int role) const override;
+
+ private:
+  QString m_op;
+  bool m_hasTarget = false;
+};
+
+// The heading of a conflict's detail pane: route, tables, key, kind, when parked, resolution, and
+// what can be said of the target's current row. Rich text.
+QString conflictHeading(const ConflictRow& conflict);
+
+}  // namespace ipcsync::admin
