@@ -19,17 +19,41 @@ std::expected<PluginDirWatch, std::string> PluginDirWatch::open(const std::files
       IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
   if (::inotify_add_watch(w.m_fd.get(), dir.c_str(), kMask) < 0)
     return std::unexpected("cannot watch plugins directory " + dir.string() + ": " + std::strerror(errno));
-  std::error_code ec;  // listed after the watch exists, so nothing dropped in between is missed
-  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-    const std::string name = e.path().filename().string();
-    if (isPluginFileName(name)) w.m_files.insert(name);
-  }
-  if (ec) return std::unexpected("cannot list plugins directory " + dir.string() + ": " + ec.message());
+  // Listed after the watch exists, so nothing dropped in between is missed.
+  auto listed = w.list();
+  if (!listed) return std::unexpected(listed.error());
+  w.m_files = std::move(*listed);
   return w;
+}
+
+std::expected<std::set<std::string>, std::string> PluginDirWatch::list() const {
+  std::set<std::string> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(m_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    std::error_code typeError;  // a link is followed: what counts is a regular file behind it
+    if (isPluginFileName(name) && std::filesystem::is_regular_file(e.path(), typeError)) out.insert(name);
+  }
+  if (ec) return std::unexpected("cannot list plugins directory " + m_dir.string() + ": " + ec.message());
+  return out;
+}
+
+void PluginDirWatch::rescan(Changes& out) {
+  auto listed = list();
+  if (!listed) {
+    out.watchLost = true;
+    return;
+  }
+  for (const auto& name : *listed)
+    if (!m_files.contains(name)) out.appeared.push_back(name);
+  for (const auto& name : m_files)
+    if (!listed->contains(name)) out.vanished.push_back(name);
+  m_files = std::move(*listed);
 }
 
 PluginDirWatch::Changes PluginDirWatch::readEvents() {
   Changes out;
+  bool overflowed = false;
   alignas(inotify_event) char buf[8192];
   for (;;) {
     const ssize_t n = ::read(m_fd.get(), buf, sizeof buf);
@@ -44,16 +68,29 @@ PluginDirWatch::Changes PluginDirWatch::readEvents() {
         out.watchLost = true;
         continue;
       }
-      if (!isPluginFileName(name)) continue;
+      if (ev.mask & IN_Q_OVERFLOW) {  // events were dropped: only the directory itself can tell
+        overflowed = true;
+        continue;
+      }
+      if (!isPluginFileName(name) || (ev.mask & IN_ISDIR)) continue;
       bool present = (ev.mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) != 0;
-      if (ev.mask & IN_CREATE) {  // a link counts now; a regular file once written and closed
-        struct stat st {};
-        present = ::lstat((m_dir / name).c_str(), &st) == 0 && !S_ISREG(st.st_mode);
+      if (ev.mask & IN_CREATE) {
+        // A symbolic link counts now (if it leads to a regular file), and so does a hard link
+        // (its file was written before); a new regular file only once written and closed.
+        struct stat lst {}, st {};
+        const auto path = (m_dir / name);
+        present = ::lstat(path.c_str(), &lst) == 0 && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+                  (S_ISLNK(lst.st_mode) || st.st_nlink > 1);
         if (!present) continue;
       }
       if (present && m_files.insert(name).second) out.appeared.push_back(name);
       if ((ev.mask & (IN_DELETE | IN_MOVED_FROM)) && m_files.erase(name)) out.vanished.push_back(name);
     }
+  }
+  if (overflowed && !out.watchLost) {
+    out = Changes{};  // what the directory holds now replaces whatever the surviving events said
+    out.overflowed = true;
+    rescan(out);
   }
   return out;
 }

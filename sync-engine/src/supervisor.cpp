@@ -287,8 +287,19 @@ class Supervisor::Impl {
     // Without a host program each instance's library is the program itself (the sync engine).
     const bool ownProgram = m_options.hostProgram.empty();
     auto host = HostProcess::spawn(ownProgram ? inst.config.library : m_options.hostProgram, hostArgs(inst));
+    if (!host && host.error().transient) {
+      // Out of processes, descriptors or memory: not the configuration's fault, and not a crash
+      // of the plugin. Try again after the longest back-off delay, for as long as it takes.
+      const auto delay = m_config.supervision.restartMax;
+      inst.restartDue = SteadyClock::now() + delay;
+      inst.status.restartAt = std::chrono::system_clock::now() + delay;
+      log(LogLevel::Warn, m_options.kind + " '" + inst.config.name + "': " + host.error().message + "; trying again in " +
+                              std::to_string(delay.count()) + " ms");
+      setState(inst, InstanceState::Restarting, host.error().message);
+      return;
+    }
     if (!host) {
-      fail(inst, host.error() + (ownProgram ? "; check sync_program in the configuration" : "; check plugin_host in the configuration"));
+      fail(inst, host.error().message + (ownProgram ? "; check sync_program in the configuration" : "; check plugin_host in the configuration"));
       return;
     }
     if (inst.status.pid != 0 || !inst.status.lastExit.empty()) ++inst.status.restarts;

@@ -320,6 +320,9 @@ int runDaemon(std::unique_ptr<Engine> engine, const DaemonConfig& initial, const
         }
         case kWatch: {
           auto changes = watch->readEvents();
+          if (changes.overflowed)
+            log(LogLevel::Warn, "plugins directory " + watch->dir().string() +
+                                    ": too many changes at once for inotify's queue; listed it again");
           for (const auto& f : changes.appeared) {
             const auto avail = availableFiles(&*watch, config.plugins);
             if (std::ranges::find(avail, f) != avail.end())

@@ -16,6 +16,13 @@ extern char** environ;
 namespace {
 // glibc 2.36's <sys/pidfd.h> lacks extern "C", so C++ cannot link its wrapper; call the kernel.
 int pidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+// Resource exhaustion that may pass: the host is started again later instead of failing for good.
+bool isTransient(int err) { return err == EAGAIN || err == EMFILE || err == ENFILE || err == ENOMEM; }
+
+std::unexpected<ipcsync::SpawnError> spawnError(std::string what, int err) {
+  return std::unexpected(ipcsync::SpawnError{std::move(what) + ": " + std::strerror(err), isTransient(err)});
+}
 }  // namespace
 
 namespace ipcsync {
@@ -26,10 +33,10 @@ std::string ExitStatus::describe() const {
   return "signal " + std::to_string(code) + (abbrev ? std::string(" (SIG") + abbrev + ")" : std::string());
 }
 
-std::expected<HostProcess, std::string> HostProcess::spawn(const std::filesystem::path& program,
-                                                           const std::vector<std::string>& args) {
+std::expected<HostProcess, SpawnError> HostProcess::spawn(const std::filesystem::path& program,
+                                                          const std::vector<std::string>& args) {
   int pipeFds[2];
-  if (::pipe2(pipeFds, O_CLOEXEC) != 0) return std::unexpected(std::string("pipe: ") + std::strerror(errno));
+  if (::pipe2(pipeFds, O_CLOEXEC) != 0) return spawnError("cannot start " + program.string() + ": pipe", errno);
   UniqueFd readEnd(pipeFds[0]), writeEnd(pipeFds[1]);
 
   posix_spawn_file_actions_t actions;
@@ -60,7 +67,7 @@ std::expected<HostProcess, std::string> HostProcess::spawn(const std::filesystem
   const int rc = ::posix_spawn(&pid, path.c_str(), &actions, &attr, argv.data(), environ);
   ::posix_spawn_file_actions_destroy(&actions);
   ::posix_spawnattr_destroy(&attr);
-  if (rc != 0) return std::unexpected("cannot start " + path + ": " + std::strerror(rc));
+  if (rc != 0) return spawnError("cannot start " + path, rc);
 
   HostProcess out;
   out.m_pid = pid;
@@ -68,7 +75,7 @@ std::expected<HostProcess, std::string> HostProcess::spawn(const std::filesystem
   if (!out.m_pidFd) {
     const int err = errno;
     out.killAndReap();
-    return std::unexpected(std::string("pidfd_open: ") + std::strerror(err));
+    return spawnError("cannot watch " + path + ": pidfd_open", err);
   }
   ::fcntl(out.m_pidFd.get(), F_SETFD, FD_CLOEXEC);
   ::fcntl(readEnd.get(), F_SETFL, O_NONBLOCK);

@@ -30,12 +30,19 @@ struct ExitStatus {
   std::string describe() const;
 };
 
+// Why a process could not be started.
+struct SpawnError {
+  std::string message;     // names the program and the reason
+  bool transient = false;  // out of processes, descriptors or memory: trying again later can work
+};
+
 class HostProcess {
  public:
   // Starts `program` with `args` (argv[1..]). Fails with a message naming the program and the
-  // reason when it cannot be started (missing, not executable); nothing is left running then.
-  static std::expected<HostProcess, std::string> spawn(const std::filesystem::path& program,
-                                                       const std::vector<std::string>& args);
+  // reason when it cannot be started (missing, not executable: permanent; EAGAIN, EMFILE,
+  // ENFILE, ENOMEM: transient); nothing is left running then.
+  static std::expected<HostProcess, SpawnError> spawn(const std::filesystem::path& program,
+                                                      const std::vector<std::string>& args);
 
   HostProcess(HostProcess&& other) noexcept;
   HostProcess& operator=(HostProcess&& other) noexcept;

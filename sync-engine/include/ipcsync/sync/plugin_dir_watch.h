@@ -2,8 +2,10 @@
 // with inotify.
 //
 // A regular file counts once it has been written and closed (a copy in progress is not yet a
-// plugin) or moved in; a symbolic link counts when created. Removing or moving a file out drops
-// it. The set holds file names, not paths. Move-only; not thread-safe.
+// plugin) or moved in; a symbolic link to a regular file and a hard link count when created; a
+// directory named *.so never counts. Removing or moving a file out drops it. When the kernel's
+// event queue overflows, the directory is listed again and the difference reported. The set
+// holds file names, not paths. Move-only; not thread-safe.
 #pragma once
 
 #include <expected>
@@ -22,6 +24,7 @@ class PluginDirWatch {
     std::vector<std::string> appeared;  // file names, in event order
     std::vector<std::string> vanished;
     bool watchLost = false;             // the directory itself was removed or moved away
+    bool overflowed = false;            // events were lost; the lists come from listing the directory
   };
 
   // Watches `dir` and lists the *.so already in it. Fails with a message naming the directory.
@@ -39,6 +42,8 @@ class PluginDirWatch {
 
  private:
   PluginDirWatch() = default;
+  std::expected<std::set<std::string>, std::string> list() const;  // the plugin files in m_dir now
+  void rescan(Changes& out);                                         // m_files := list(), differences into out
   std::filesystem::path m_dir;
   UniqueFd m_fd;
   std::set<std::string> m_files;
