@@ -7,6 +7,7 @@
 //                                       [--handover-threshold BYTES]   (default: copy every size)
 //                                       [--handover-pool N]   (objects kept prepared per size class; 0: none)
 //                                       [--ours-only]   (skip the peers: for profiling)
+//                                       [--gap-us N]   (pause between ping-pongs: sparse traffic, every transport)
 //
 // What each side does, for every transport: the sender copies the payload from its own buffer
 // into the transport (write(), message_queue::send, or a memcpy into an ipcsync loan); the
@@ -126,6 +127,8 @@ struct Result {
 
 // Runs `iterations` ping-pongs and `streamed` one-way messages. `makeEnd(side)` builds the
 // endpoint in the calling process (side 0: measuring, 1: echo/sink).
+std::uint32_t g_gapUs = 0;  // pause between ping-pongs (--gap-us)
+
 Result measure(const std::function<std::unique_ptr<Endpoint>(int)>& makeEnd, std::size_t size, int iterations,
                int streamed, bool ipcsyncEcho) {
   std::vector<std::byte> buf(size, std::byte{0x5a});
@@ -157,6 +160,7 @@ Result measure(const std::function<std::unique_ptr<Endpoint>(int)>& makeEnd, std
     end->send(buf.data(), size);
     end->receive(buf.data(), size);
     oneWay.push_back(nsSince(t0) / 2000.0);
+    if (g_gapUs) std::this_thread::sleep_for(std::chrono::microseconds(g_gapUs));
   }
   const auto t0 = Clock::now();
   for (int i = 0; i < streamed; ++i) end->send(buf.data(), size);
@@ -236,6 +240,7 @@ int run(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--quick") quick = true;
     else if (a == "--ours-only") oursOnly = true;
+    else if (a == "--gap-us" && i + 1 < argc) g_gapUs = static_cast<std::uint32_t>(std::atoi(argv[++i]));
     else if (a == "--spin-us" && i + 1 < argc) spinUs = static_cast<std::uint32_t>(std::atoi(argv[++i]));
     else if (a == "--handover-threshold" && i + 1 < argc) handoverThreshold = std::stoull(argv[++i]);
     else if (a == "--handover-pool" && i + 1 < argc) handoverPool = static_cast<std::uint32_t>(std::stoul(argv[++i]));
@@ -255,8 +260,9 @@ int run(int argc, char** argv) {
     return 1;
   }
   std::printf("messaging: one-way latency (ping-pong / 2) and streaming, two processes; engine spin %u us, "
-              "hand-over from %llu B, hand-over pool %s\n\n", spinUs, static_cast<unsigned long long>(handoverThreshold),
-              handoverPool ? std::to_string(*handoverPool).c_str() : "default");
+              "hand-over from %llu B, hand-over pool %s%s\n\n", spinUs, static_cast<unsigned long long>(handoverThreshold),
+              handoverPool ? std::to_string(*handoverPool).c_str() : "default",
+              g_gapUs ? ("; " + std::to_string(g_gapUs) + " us between ping-pongs").c_str() : "");
   int round = 0;
   for (const std::size_t size : sizes) {
     const int iterations = quick ? 2000 : size <= 4096 ? 20000 : size <= 65536 ? 5000 : size <= (1u << 20) ? 1000 : 300;

@@ -15,10 +15,15 @@
 // MFD_CLOEXEC, and only send() passes it on, after unmapping and sealing it. Objects are never
 // reused after a send or an abandon (an abandoned loan may hold data meant for someone else).
 //
+// The helper thread runs at idle priority (SCHED_IDLE): it uses a core only when nothing else
+// wants it, and never takes one from the thread that is sending. take() and retire() never wait
+// for it: if it holds the lock, they prepare or unmap on the caller's thread instead.
+//
 // Thread safety: every member may be called from any thread. Pinned: copy and move deleted.
 // depth 0: no helper thread; take() prepares on the caller's thread and retire() unmaps at once.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -98,7 +103,8 @@ class HandoverPool {
   std::condition_variable m_wake;
   std::map<std::uint64_t, SizeClass> m_classes;  // by object size; guarded by m_mutex
   std::vector<Retired> m_retired;                // guarded by m_mutex
-  Stats m_stats;                                 // guarded by m_mutex
+  std::atomic<std::uint64_t> m_taken{0};
+  std::atomic<std::uint64_t> m_prepared{0};
   bool m_stop = false;                           // guarded by m_mutex
   std::thread m_thread;                          // started at the first take or retire
 };
