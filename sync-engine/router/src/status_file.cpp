@@ -10,6 +10,13 @@
 
 namespace ipcsync::sync {
 
+// capture.cpp: what a source has waiting in memory for the journal, and what it emitted while the
+// journal was full that was not kept (it is emitted again after the source's restart).
+std::uint64_t heldBytes(const Link& link);
+std::uint64_t droppedWhileFull(const Link& link);
+std::uint64_t oversizedChangeSet(const Link& link);  // 0, or the change-set larger than the journal
+std::uint64_t heldBytesBound(const JournalConfig& journal);
+
 void Router::Impl::writeStatus() {
   using nlohmann::json;
   const std::int64_t now = nowUs();
@@ -37,7 +44,9 @@ void Router::Impl::writeStatus() {
     });
   }
   json sources = json::array();
-  for (const auto& [name, l] : links)
+  bool full = false;
+  for (const auto& [name, l] : links) {
+    full |= l.heldBack;
     sources.push_back({{"instance", name},
                        {"connected", l.session.has_value()},
                        {"emitted", l.emitted},
@@ -45,7 +54,11 @@ void Router::Impl::writeStatus() {
                        {"journaled_through", l.journaledThrough},
                        {"acknowledged", l.acknowledged},
                        {"waiting", l.ready.size()},
-                       {"held_back", l.heldBack}});
+                       {"held_back", l.heldBack},
+                       {"held_bytes", heldBytes(l)},
+                       {"dropped_while_full", droppedWhileFull(l)},
+                       {"oversized_changeset", oversizedChangeSet(l)}});
+  }
   const json doc = {
       {"version", 1},
       {"namespace", options.ns},
@@ -57,7 +70,9 @@ void Router::Impl::writeStatus() {
         {"bytes", usage.bytes},
         {"head", usage.head},
         {"max_bytes", usage.maxBytes},
-        {"nearly_full", usage.nearlyFull}}},
+        {"nearly_full", usage.nearlyFull},
+        {"full", full},
+        {"held_bytes_bound", heldBytesBound(options.topology.journal)}}},
       {"sources", sources},
       {"routes", routes},
   };

@@ -6,7 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -154,6 +157,105 @@ std::string SyncE2eTest::log(const std::string& name) const {
 
 bool SyncE2eTest::gone(const std::string& instance) {
   return eventually([&] { return !record(instance).has_value(); }, std::chrono::seconds(20));
+}
+
+}  // namespace ipcsync::sync::test
+
+namespace ipcsync::sync::test {
+
+namespace {
+const char* const kWorkloadRegions[] = {"north", "south", "east", "west"};
+const char* const kWorkloadProducts[] = {"widget", "gadget", "gizmo"};
+
+const char* const kGroupBys[][2] = {
+    {"SELECT a.region, count(*), sum(o.quantity), sum(o.quantity * o.unit_price_cents) FROM orders o LEFT JOIN accounts "
+     "a ON a.id = o.account_id WHERE typeof(o.quantity) = 'integer' GROUP BY a.region ORDER BY 1",
+     "SELECT region, order_count, units, revenue_cents FROM sales_by_region ORDER BY 1"},
+    {"SELECT product, count(*), sum(quantity), sum(quantity * unit_price_cents) FROM orders WHERE typeof(quantity) = "
+     "'integer' GROUP BY product ORDER BY 1",
+     "SELECT product, order_count, units, revenue_cents FROM sales_by_product ORDER BY 1"},
+    {"SELECT account_id, count(*), sum(quantity), sum(quantity * unit_price_cents) FROM orders WHERE typeof(quantity) = "
+     "'integer' GROUP BY account_id ORDER BY 1",
+     "SELECT account_id, order_count, units, revenue_cents FROM sales_by_customer ORDER BY 1"},
+};
+}  // namespace
+
+void crmWorkload(const std::filesystem::path& db, std::uint64_t seed, int transactions, std::int64_t idBase) {
+  std::mt19937_64 rng(seed);
+  const std::string range = " WHERE id >= " + std::to_string(idBase) + " AND id < " + std::to_string(idBase + 1000000);
+  std::int64_t nextAccount = std::max<std::int64_t>(idBase, std::stoll(query(db, "SELECT coalesce(max(id), 0) FROM accounts" + range)) + 1);
+  std::int64_t nextOrder = std::max<std::int64_t>(idBase, std::stoll(query(db, "SELECT coalesce(max(id), 0) FROM orders" + range)) + 1);
+  for (int t = 0; t < transactions; ++t) {
+    std::string sql = "BEGIN;";
+    const int ops = 1 + static_cast<int>(rng() % 4);
+    for (int o = 0; o < ops; ++o) {
+      const auto pick = rng() % 10;
+      if (pick < 2 || nextAccount == idBase) {
+        const auto id = nextAccount++;
+        sql += "INSERT INTO accounts VALUES(" + std::to_string(id) + ",'acct " + std::to_string(id) + "','" +
+               kWorkloadRegions[rng() % 4] + "','retail',1);";
+      } else if (pick < 7) {
+        const auto account = idBase + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(nextAccount - idBase));
+        sql += "INSERT INTO orders VALUES(" + std::to_string(nextOrder++) + "," + std::to_string(account) + ",'" +
+               kWorkloadProducts[rng() % 3] + "'," + std::to_string(1 + rng() % 9) + "," +
+               std::to_string(100 + rng() % 900) + "," +
+               std::to_string(1700000000000000 + static_cast<std::int64_t>(rng() % 100) * 86400000000) + ",1);";
+      } else if (pick < 9 && nextOrder > idBase) {
+        const auto id = idBase + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(nextOrder - idBase));
+        sql += "UPDATE orders SET quantity = quantity + 1, updated_at = updated_at + 1 WHERE id = " + std::to_string(id) + ";";
+      } else if (nextOrder > idBase) {
+        const auto id = idBase + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(nextOrder - idBase));
+        sql += "DELETE FROM orders WHERE id = " + std::to_string(id) + ";";
+      }
+    }
+    exec(db, sql + "COMMIT;");
+  }
+}
+
+std::uint64_t testSeed(const char* what) {
+  std::uint64_t seed = std::random_device{}();
+  if (const char* s = std::getenv("IPCSYNC_TEST_SEED")) seed = std::stoull(s);
+  std::printf("%s: seed %llu (IPCSYNC_TEST_SEED=%llu repeats it)\n", what, static_cast<unsigned long long>(seed),
+              static_cast<unsigned long long>(seed));
+  std::fflush(stdout);
+  return seed;
+}
+
+std::string crmTableRows(const std::filesystem::path& db) {
+  std::string out;
+  for (const char* t : {"accounts", "contacts", "interactions", "orders"})
+    out += std::string(t) + ":\n" + query(db, std::string("SELECT * FROM ") + t + " ORDER BY id");
+  return out;
+}
+
+std::string crmChecksums(const std::filesystem::path& db) {
+  std::string out;
+  for (const char* t : {"accounts", "contacts", "interactions", "orders"}) {
+    const auto rows = query(db, std::string("SELECT * FROM ") + t + " ORDER BY id");
+    std::uint64_t h = 1469598103934665603ull;
+    for (const char c : rows) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    out += std::string(t) + ": " + std::to_string(std::count(rows.begin(), rows.end(), '\n')) + " rows, checksum " +
+           std::to_string(h) + "\n";
+  }
+  return out;
+}
+
+bool miningEqualsGroupBy(const std::filesystem::path& crm, const std::filesystem::path& mining) {
+  for (const auto& q : kGroupBys)
+    if (query(crm, q[0]) != query(mining, q[1])) return false;
+  return !query(crm, kGroupBys[2][0]).empty();
+}
+
+std::string miningComparison(const std::filesystem::path& crm, const std::filesystem::path& mining) {
+  std::string out;
+  for (const auto& q : kGroupBys) out += "crm:\n" + query(crm, q[0]) + "mining:\n" + query(mining, q[1]);
+  return out;
+}
+
+std::string integrityCheck(const std::filesystem::path& db) {
+  auto out = query(db, "PRAGMA integrity_check");
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
 }
 
 }  // namespace ipcsync::sync::test

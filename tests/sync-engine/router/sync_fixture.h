@@ -58,3 +58,24 @@ class SyncE2eTest : public ipcsync::test::NamespaceTest {
 };
 
 }  // namespace ipcsync::sync::test
+
+// Shared by the daemon-level suites (daemon_fixture.h): CRM workloads and comparisons.
+namespace ipcsync::sync::test {
+
+// `transactions` random transactions of plain SQL on a CRM file (accounts, orders placed, changed,
+// deleted), ids from `idBase` so that two writers never collide; the same seed writes the same.
+void crmWorkload(const std::filesystem::path& db, std::uint64_t seed, int transactions, std::int64_t idBase);
+// A seed from IPCSYNC_TEST_SEED or random, printed with `what` so a failure can be repeated.
+std::uint64_t testSeed(const char* what);
+// Every row of the four CRM tables, one block per table, for comparing replicas.
+std::string crmTableRows(const std::filesystem::path& db);
+// "table: N rows, checksum X" per CRM table (FNV-1a over the rows in key order), for messages.
+std::string crmChecksums(const std::filesystem::path& db);
+// True when mining's three aggregate tables equal the GROUP BY over the CRM file (and it has orders).
+bool miningEqualsGroupBy(const std::filesystem::path& crm, const std::filesystem::path& mining);
+// The GROUP BYs and mining's tables side by side, for a failure message.
+std::string miningComparison(const std::filesystem::path& crm, const std::filesystem::path& mining);
+// PRAGMA integrity_check of a SQLite file ("ok" when sound).
+std::string integrityCheck(const std::filesystem::path& db);
+
+}  // namespace ipcsync::sync::test

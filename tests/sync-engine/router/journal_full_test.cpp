@@ -1,0 +1,133 @@
+// A full journal: a small byte bound and a subscriber that is down. The source is held back (not
+// acknowledged), a warning comes before the bound is reached and another when it is, the sync
+// engine keeps at most a bounded amount of the source's change-sets in memory however much more
+// the source writes, `ipcsync status --json` shows it, and once the subscriber is back and has
+// drained the journal every change arrives exactly once. The test plays the supervisor: it
+// starts again the hosts that end (ipcsyncd would).
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "../run_program.h"
+#include "daemon_fixture.h"
+
+namespace ipcsync::sync::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+nlohmann::json readJson(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) return {};
+  try {
+    return nlohmann::json::parse(in);
+  } catch (...) {
+    return {};
+  }
+}
+
+// `count` transactions of 8 accounts with 1 KiB names each, a little apart so that crm (polling
+// every 5 ms) mostly cuts each into a change-set of its own (about 9 KiB).
+void writeAccounts(const std::filesystem::path& db, int& nextId, int count) {
+  const std::string filler(1024, 'x');
+  for (int t = 0; t < count; ++t) {
+    std::this_thread::sleep_for(15ms);
+    std::string sql = "BEGIN;";
+    for (int i = 0; i < 8; ++i, ++nextId)
+      sql += "INSERT INTO accounts VALUES(" + std::to_string(nextId) + ",'" + filler + std::to_string(nextId) +
+             "','north',NULL," + std::to_string(nextId) + ");";
+    exec(db, sql + "COMMIT;");
+  }
+}
+
+TEST_F(SyncE2eTest, FullJournalHoldsTheSourceBackWithBoundedMemoryAndLosesNothing) {
+  constexpr std::uint64_t kMaxBytes = 1024 * 1024;
+  constexpr std::uint64_t kHeldBound = kMaxBytes / 4;  // capture.cpp: a quarter of the journal's bound
+  auto crm = startHost("crm", "crm");
+  auto crm2 = startHost("crm2", "crm");
+  auto sync = startSync(R"([{"name":"pair","from":"crm","to":["crm2"],"tables":["accounts"]}])",
+                        R"(,"max_bytes":1048576,"warn_at_percent":50,"group_commit_max":4)");
+  int nextId = 1;
+  writeAccounts(db("crm"), nextId, 2);
+  ASSERT_TRUE(eventually([&] { return query(db("crm2"), "SELECT count(*) FROM accounts") == "16\n"; }, 30s)) << log("sync");
+
+  // The subscriber goes away: its cursor stops, and the journal fills.
+  crm2->signalAndWait(SIGKILL);
+  ASSERT_TRUE(gone("plugin.crm2"));
+  const pid_t syncPid = sync->pid();
+  writeAccounts(db("crm"), nextId, 130);  // about 1.2 MiB: past the bound
+  ASSERT_TRUE(eventually([&] { return readJson(statusPath())["journal"]["full"] == true; }, 30s))
+      << readJson(statusPath()).dump(1) << log("sync");
+  const long rssAtFull = residentKib(syncPid);
+  // Six times the memory bound more, while the journal stays full.
+  std::uint64_t mostHeld = 0;
+  for (int round = 0; round < 16; ++round) {
+    writeAccounts(db("crm"), nextId, 12);
+    auto s = readJson(statusPath());
+    for (const auto& src : s["sources"])
+      if (src["instance"] == "crm") mostHeld = std::max(mostHeld, src.value("held_bytes", std::uint64_t{0}));
+  }
+  std::this_thread::sleep_for(500ms);
+  auto full = readJson(statusPath());
+  const long rssAfter = residentKib(syncPid);
+  std::printf("sync engine RSS %ld KiB when the journal filled, %ld KiB after %d KiB more were written; at most %llu "
+              "bytes held in memory\n",
+              rssAtFull, rssAfter, 16 * 12 * 9, static_cast<unsigned long long>(mostHeld));
+  nlohmann::json source;
+  for (const auto& src : full["sources"])
+    if (src["instance"] == "crm") source = src;
+  ASSERT_FALSE(source.is_null()) << full.dump(1);
+  EXPECT_TRUE(source["held_back"].get<bool>()) << full.dump(1);
+  EXPECT_GT(source.value("dropped_while_full", std::uint64_t{0}), 0u) << full.dump(1);
+  // At most the bound, plus the one change-set that crossed it.
+  EXPECT_LE(mostHeld, kHeldBound + 64 * 1024) << "the change-sets held in memory while the journal is full are bounded";
+  EXPECT_LE(full["journal"]["bytes"].get<std::uint64_t>(), kMaxBytes);
+  EXPECT_LT(rssAfter - rssAtFull, 2048) << "RSS grew by " << rssAfter - rssAtFull << " KiB";
+  // Warned before the bound (nearly full), then when full, then when it stopped keeping.
+  const auto text = log("sync");
+  const auto nearly = text.find("a subscriber is behind");
+  const auto heldBack = text.find("journal full: ");
+  const auto dropping = text.find("are not kept but stay with the host");
+  EXPECT_NE(nearly, std::string::npos) << text;
+  EXPECT_NE(heldBack, std::string::npos) << text;
+  EXPECT_NE(dropping, std::string::npos) << text;
+  EXPECT_LT(nearly, heldBack) << text;
+  // `ipcsync status --json` carries it.
+  const auto [code, out] = ipcsync::test::runProgram({IPCSYNC_CLI, "status", "-n", ns, "--json"});
+  ASSERT_EQ(code, 0) << out;
+  auto status = nlohmann::json::parse(out, nullptr, false);
+  ASSERT_FALSE(status.is_discarded()) << out;
+  EXPECT_EQ(status["sync"]["journal"]["full"], true) << out;
+
+  // The subscriber comes back and drains. The source, whose session the sync engine closes once
+  // the journal is below its warning level again, ends and is started again (as its supervisor
+  // would), and emits again what was not kept; if that refills the journal, again.
+  crm2 = startHost("crm2", "crm");
+  writeAccounts(db("crm"), nextId, 2);
+  const std::string expected = std::to_string(nextId - 1) + "\n";
+  int restarts = 0;
+  ASSERT_TRUE(eventually([&] {
+    if (!crm->running()) {
+      EXPECT_EQ(crm->waitExit(0ms), 1) << "ends because its session was closed";
+      if (!gone("plugin.crm")) return false;
+      crm = startHost("crm", "crm");
+      ++restarts;
+    }
+    return query(db("crm2"), "SELECT count(*) FROM accounts") == expected &&
+           query(db("crm"), "SELECT * FROM accounts ORDER BY id") == query(db("crm2"), "SELECT * FROM accounts ORDER BY id");
+  }, 90s)) << query(db("crm2"), "SELECT count(*), max(id) FROM accounts") << log("sync");
+  std::printf("the source was restarted %d time(s) to emit again what was not kept\n", restarts);
+  EXPECT_GE(restarts, 1);
+  auto after = readJson(statusPath());
+  EXPECT_EQ(after["routes"][0]["conflicts"], 0) << after.dump(1);  // nothing applied twice
+  EXPECT_EQ(after["routes"][0]["dead_letters"], 0) << after.dump(1);
+  EXPECT_FALSE(after["journal"]["full"].get<bool>()) << after.dump(1);
+  EXPECT_EQ(sync->signalAndWait(SIGTERM), 0) << log("sync");
+}
+
+}  // namespace
+}  // namespace ipcsync::sync::test
