@@ -129,5 +129,33 @@ TEST_F(SyncE2eTest, FullJournalHoldsTheSourceBackWithBoundedMemoryAndLosesNothin
   EXPECT_EQ(sync->signalAndWait(SIGTERM), 0) << log("sync");
 }
 
+TEST_F(SyncE2eTest, AChangeSetLargerThanTheWholeJournalHoldsOnlyItsSourceBack) {
+  auto crm = startHost("crm", "crm");
+  auto crm2 = startHost("crm2", "crm");
+  auto crm3 = startHost("crm3", "crm");
+  auto sync = startSync(R"([{"name":"one","from":"crm","to":["crm3"],"tables":["accounts"]},
+                            {"name":"two","from":"crm2","to":["crm3"],"tables":["accounts"]}])",
+                        R"(,"max_bytes":65536,"piece_bytes":16384)");
+  // One transaction of about 100 KiB: one change-set the journal can never hold.
+  int nextId = 1;
+  std::string sql = "BEGIN;";
+  for (int i = 0; i < 100; ++i, ++nextId)
+    sql += "INSERT INTO accounts VALUES(" + std::to_string(nextId) + ",'" + std::string(1000, 'x') + "','north',NULL,1);";
+  exec(db("crm"), sql + "COMMIT;");
+  ASSERT_TRUE(eventually([&] { return log("sync").find("can never be journaled") != std::string::npos || !sync->running(); },
+                         30s)) << log("sync");
+  EXPECT_TRUE(sync->running()) << "the sync engine carries on: " << log("sync");
+  // The other source is not held back.
+  exec(db("crm2"), "INSERT INTO accounts VALUES(5000000,'from crm2','south',NULL,1);");
+  EXPECT_TRUE(eventually([&] { return query(db("crm3"), "SELECT id FROM accounts") == "5000000\n"; }, 30s)) << log("sync");
+  auto status = readJson(statusPath());
+  for (const auto& src : status["sources"]) {
+    if (src["instance"] == "crm") {
+      EXPECT_EQ(src.value("oversized_changeset", std::uint64_t{0}), 1u) << status.dump(1);
+    }
+  }
+  EXPECT_EQ(sync->signalAndWait(SIGTERM), 0) << log("sync");
+}
+
 }  // namespace
 }  // namespace ipcsync::sync::test
