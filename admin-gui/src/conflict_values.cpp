@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <optional>
 #include <set>
 
@@ -49,9 +50,33 @@ struct Decoded {
   std::vector<QJsonValue> oldV, newV;
 };
 
+// Whether `bytes` starts with a whole table header: 'T' (or 'P'), the column count as a varint,
+// one primary-key flag per column and a NUL-terminated table name. SQLite's changeset iterator
+// (3.40) never returns on a header cut short, so the console checks it before handing it over.
+bool wholeTableHeader(const unsigned char* bytes, std::size_t size) {
+  if (size < 4 || (bytes[0] != 'T' && bytes[0] != 'P')) return false;
+  std::size_t at = 1;
+  std::uint64_t columns = 0;
+  for (int i = 0;; ++i) {  // SQLite's varint: 7 bits a byte, high bit set on all but the last
+    if (at >= size || i == 9) return false;
+    columns = (columns << 7) | (bytes[at] & 0x7f);
+    if ((bytes[at++] & 0x80) == 0) break;
+  }
+  if (columns == 0 || columns > 32767 || size - at <= columns) return false;
+  at += columns;
+  for (; at < size; ++at)
+    if (bytes[at] == 0) return true;
+  return false;
+}
+
 std::optional<Decoded> decode(const void* change, std::size_t size, QString& note) {
   if (!change || size == 0) {
     note = QStringLiteral("the parked change is empty, so the base values are unknown");
+    return std::nullopt;
+  }
+  if (size > static_cast<std::size_t>(INT32_MAX) || !wholeTableHeader(static_cast<const unsigned char*>(change), size)) {
+    note = QStringLiteral("the parked change is not a changeset (its table header is cut short or malformed), so the "
+                          "base values are unknown");
     return std::nullopt;
   }
   sqlite3_changeset_iter* it = nullptr;

@@ -1,5 +1,6 @@
 #include "ipcsync/admin/journal_reader.h"
 
+#include <QDateTime>
 #include <sqlite3.h>
 #include <time.h>
 
@@ -69,12 +70,16 @@ bool JournalReader::read() {
   const QString where = QString::fromStdString(m_contents.path.string());
   auto fail = [&](const char* what, int rc) {
     const char* detail = m_db ? sqlite3_errmsg(m_db) : sqlite3_errstr(rc);
-    m_contents.busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+    // PROTOCOL: SQLite's own retries for a WAL read lock (about 10 s) ran out; busy all the same.
+    m_contents.busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED || (rc & 0xff) == SQLITE_PROTOCOL;
     if (m_contents.busy)
-      m_contents.error = QStringLiteral("journal %1: another connection holds a lock that keeps readers out (%2; waited "
-                                        "%3 ms); showing the rows read before; trying again in a second.")
-                             .arg(where, QString::fromUtf8(detail))
-                             .arg(m_busyWait.count());
+      m_contents.error =
+          QStringLiteral("journal %1: another connection holds a lock that keeps readers out (%2); %3; trying again in a second.")
+              .arg(where, QString::fromUtf8(detail),
+                   m_contents.reads == 0 ? QStringLiteral("nothing read yet")
+                                         : QStringLiteral("showing the rows read at %1")
+                                               .arg(QDateTime::fromMSecsSinceEpoch(m_contents.readAtUs / 1000)
+                                                        .toString(QStringLiteral("HH:mm:ss"))));
     else
       m_contents.error = QStringLiteral("journal %1: cannot %2 (%3); the console only reads it and will try again in a second.")
                              .arg(where, QLatin1String(what), QString::fromUtf8(detail));

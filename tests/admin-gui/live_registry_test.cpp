@@ -107,8 +107,10 @@ TEST_F(LiveRegistryTest, ATypicalReadTakesUnderAMillisecondAndNoneHoldsTheWindow
   for (int i = 0; i < 8; ++i) children.push_back(test::receiverChild(options("r" + std::to_string(i))));
   ASSERT_TRUE(test::spinUntil([&] { return model.rowCount() == 8; }, 3s));
   std::vector<std::uint64_t> costs;
-  for (int i = 0; i < 51; ++i) {
+  for (int i = 0; i < 51; ++i) {  // reads run on the poller's reader thread: wait for each snapshot
+    const std::uint64_t before = poller->snapshots();
     poller->refreshNow();
+    ASSERT_TRUE(test::spinUntil([&] { return poller->snapshots() > before; }, 5s));
     costs.push_back(poller->last().readCostNs);
   }
   std::sort(costs.begin(), costs.end());
