@@ -100,7 +100,11 @@ bool SyncDaemonTest::startDaemon() {
     return !m_routes || registered("sync");
   }, 60s);
   EXPECT_TRUE(up) << "not every instance registered:\n" << daemonLog();
-  return up;
+  if (!up || !m_routes) return up;
+  // Registered is not yet created: wait until this sync engine started every host.
+  const bool started = eventually([&] { return sourcesConnected(statusPath(), pidOf("sync")); }, 60s);
+  EXPECT_TRUE(started) << "the sync engine did not start every host:\n" << daemonLog();
+  return started;
 }
 
 std::vector<pid_t> SyncDaemonTest::daemonTree() const {

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -250,6 +251,20 @@ std::string miningComparison(const std::filesystem::path& crm, const std::filesy
   std::string out;
   for (const auto& q : kGroupBys) out += "crm:\n" + query(crm, q[0]) + "mining:\n" + query(mining, q[1]);
   return out;
+}
+
+bool sourcesConnected(const std::filesystem::path& status, pid_t syncPid) {
+  std::ifstream in(status);
+  if (!in) return false;
+  try {
+    const auto doc = nlohmann::json::parse(in);
+    if (doc.at("pid").get<pid_t>() != syncPid || doc.at("sources").empty()) return false;
+    for (const auto& s : doc.at("sources"))
+      if (!s.at("connected").get<bool>()) return false;
+    return true;
+  } catch (const nlohmann::json::exception&) {
+    return false;
+  }
 }
 
 std::string integrityCheck(const std::filesystem::path& db) {

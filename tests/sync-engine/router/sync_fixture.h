@@ -75,6 +75,10 @@ std::string crmChecksums(const std::filesystem::path& db);
 bool miningEqualsGroupBy(const std::filesystem::path& crm, const std::filesystem::path& mining);
 // The GROUP BYs and mining's tables side by side, for a failure message.
 std::string miningComparison(const std::filesystem::path& crm, const std::filesystem::path& mining);
+// True once the sync.json at `status` was written by process `syncPid` and shows every source
+// connected (so each host has created its tables and was started). Hosts register before their
+// plugin creates its tables; write to a database only after this.
+bool sourcesConnected(const std::filesystem::path& status, pid_t syncPid);
 // PRAGMA integrity_check of a SQLite file ("ok" when sound).
 std::string integrityCheck(const std::filesystem::path& db);
 
