@@ -147,6 +147,22 @@ TEST_F(ConflictPolicyTest, ParkedConflictsAreListedAndResolvedByTakeSourceOrTake
   EXPECT_TRUE(drained()) << syncStatus().dump(1);
 }
 
+// What the disabled test below asks of a bidirectional source_wins route, written as two one-way
+// routes: the reverse direction resolves with target_wins, so crm's row wins on both sides and
+// the replicas converge (this is also today's workaround).
+TEST_F(ConflictPolicyTest, MirroredPoliciesOnTheTwoDirectionsConvergeOnTheRouteSourcesRow) {
+  writeConfig({{"crm", "crm"}, {"crm2", "crm"}},
+              "  - name: there\n    from: crm\n    to: crm2\n    tables: [accounts]\n    conflict: source_wins\n"
+              "  - name: back\n    from: crm2\n    to: crm\n    tables: [accounts]\n    conflict: target_wins\n");
+  ASSERT_TRUE(startDaemon());
+  exec(db("crm"), "INSERT INTO accounts VALUES(1,'one','north','retail',1000);");
+  ASSERT_TRUE(eventually([&] { return rows("crm2") == "1|one|1000\n" && drained(); }, 30s)) << rows("crm2");
+  concurrently("UPDATE accounts SET name = 'crm', updated_at = 2000 WHERE id = 1;",
+               "UPDATE accounts SET name = 'crm2', updated_at = 3000 WHERE id = 1;");
+  EXPECT_EQ(rows("crm"), "1|crm|2000\n");
+  EXPECT_EQ(rows("crm2"), "1|crm|2000\n");
+}
+
 // On a bidirectional route the reverse delivery (crm2 -> crm) runs with the same policy, so
 // "source" is each delivery's own source: with source_wins both sides take the other's row and
 // the replicas end swapped; with target_wins both keep their own. What a user expects, and what
