@@ -1,12 +1,30 @@
-// sync_bench: rows per second end to end (crm -> mining through ipcsyncd) and commit-to-applied
-// latency, next to the floor measured in the same run: one process applying the same changesets
-// straight into a target database with sqlite3changeset_apply (no IPC, no journal).
+// sync_bench: rows per second through ipcsyncd (crm -> mining, and crm -> a crm replica) and
+// commit-to-applied latency, next to the floor measured in the same run: one process applying
+// the same changesets straight into a target database with sqlite3changeset_apply (no IPC, no
+// journal).
 //
 //   build/release/bench/sync_bench [--rows N] [--batch ROWS_PER_TRANSACTION] [--rate ROWS_PER_S]
 //                                  [--latency-seconds S] [--durability full|normal|off]
+//                                  [--group-commit-ms MS] [--route mining|replica|both]
 //
-// The end-to-end run writes orders into the CRM file with plain SQL (as the call-centre
-// simulator does), and watches mining's own copy of the orders table fill up.
+// Per route, three figures:
+//  - end to end, writer included: orders written into the CRM file with plain SQL (as the
+//    call-centre simulator does, crm's capture triggers included), timed from the first write
+//    until the target holds the last row. It is bounded by the writer when the writer is slower
+//    than the pipeline; the time writing took is printed beside it.
+//  - drain of a journaled backlog: the pipeline's own throughput, with the writer out of the way.
+//    The target's plugin host is stopped (SIGSTOP) while the orders are written; crm captures them
+//    and the sync engine journals them meanwhile (the bench waits until crm's change log is empty:
+//    everything is journaled and acknowledged). Then the host is continued (SIGCONT) and the clock
+//    runs from that moment until the target holds the last row: journal read, transform, IPC,
+//    apply and commit at the target, which is what the floor does minus the IPC and the journal.
+//    This is a subscriber catching up after an outage; one that was stopped is the only way to
+//    separate delivery from capture without changing either.
+//  - commit-to-applied latency at a steady rate: one transaction every 10 ms, each timed from its
+//    COMMIT until the target holds its last row.
+// The mining route does more per row than the floor (its own copy of the row plus four aggregate
+// tables); the crm replica applies with sqlite3changeset_apply like the floor (plus its
+// bookkeeping), so its ratio compares like with like.
 #include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +37,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -63,6 +82,29 @@ struct Db {
   }
 };
 
+// "Does the target hold order `id`?" as one index lookup, prepared once: the bench polls it every
+// 100 us while measuring latency, so it must cost next to nothing (a count(*) over the table
+// would scan it and compete with the pipeline for the CPU).
+class HasOrder {
+ public:
+  explicit HasOrder(const Db& db) {
+    if (sqlite3_prepare_v2(db.db, "SELECT EXISTS(SELECT 1 FROM orders WHERE id = ?1)", -1, &m_stmt, nullptr) != SQLITE_OK)
+      throw std::runtime_error("prepare: " + std::string(sqlite3_errmsg(db.db)));
+  }
+  ~HasOrder() { sqlite3_finalize(m_stmt); }
+  HasOrder(const HasOrder&) = delete;
+  HasOrder& operator=(const HasOrder&) = delete;
+  bool operator()(std::int64_t id) const {
+    sqlite3_bind_int64(m_stmt, 1, id);
+    const bool found = sqlite3_step(m_stmt) == SQLITE_ROW && sqlite3_column_int64(m_stmt, 0) != 0;
+    sqlite3_reset(m_stmt);
+    return found;
+  }
+
+ private:
+  sqlite3_stmt* m_stmt = nullptr;
+};
+
 std::int64_t nowUs() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -79,6 +121,10 @@ void insertOrders(const Db& db, std::int64_t first, int rows) {
   }
   sql += "COMMIT;";
   db.exec(sql);
+}
+
+void insertAll(const Db& db, std::int64_t first, int rows, int batch) {
+  for (int done = 0; done < rows; done += batch) insertOrders(db, first + done, std::min(batch, rows - done));
 }
 
 // The floor: capture the same transactions with the session extension, then apply every
@@ -118,16 +164,6 @@ double floorRowsPerSecond(const fs::path& dir, int rows, int batch, const char* 
   return rows / s;
 }
 
-struct Daemon {
-  pid_t pid = -1;
-  ~Daemon() {
-    if (pid > 0) {
-      ::kill(pid, SIGTERM);
-      ::waitpid(pid, nullptr, 0);
-    }
-  }
-};
-
 bool waitUntil(const std::function<bool()>& ok, std::chrono::milliseconds timeout,
                std::chrono::microseconds pollEvery = std::chrono::milliseconds(2)) {
   const auto end = Clock::now() + timeout;
@@ -144,23 +180,200 @@ double quantile(std::vector<double> v, double q) {
   return v[std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())))];
 }
 
-int run(int argc, char** argv) {
+double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+struct Options {
   int rows = 100000, batch = 100, rate = 10000, latencySeconds = 5;
   std::string durability = "normal";
+  std::optional<int> groupCommitMs;
+  std::string route = "both";
+};
+
+// A route to measure: crm writes, `target` (an instance of `library`) receives.
+struct Route {
+  std::string title, target, library;
+};
+
+// ipcsyncd for one route; SIGTERM and wait on the way out (stopped hosts are continued first).
+class Daemon {
+ public:
+  Daemon(const fs::path& dir, const std::string& ns, const Options& o, const Route& route) : m_ns(ns) {
+    const fs::path config = dir / (route.target + ".yaml");
+    std::ofstream out(config);
+    out << "namespace: " << ns << "\n"
+        << "plugins:\n"
+        << "  - name: crm\n    library: crm.so\n    settings: {database: " << (dir / "crm.db").string() << "}\n"
+        << "  - name: " << route.target << "\n    library: " << route.library
+        << "\n    settings: {database: " << (dir / (route.target + ".db")).string() << "}\n"
+        << "routes:\n  - name: bench\n    from: crm\n    to: " << route.target << "\n    tables: [orders]\n"
+        << "journal:\n  path: " << (dir / (route.target + "-journal.db")).string() << "\n  durability: " << o.durability
+        << "\n";
+    if (o.groupCommitMs) out << "  group_commit_ms: " << *o.groupCommitMs << "\n";
+    out.close();
+    m_pid = ::fork();
+    if (m_pid == 0) {
+      ::execl(IPCSYNC_BENCH_IPCSYNCD, "ipcsyncd", "--config", config.c_str(), "--runtime-dir", dir.c_str(),
+              "--log-level", "warn", nullptr);
+      ::_exit(127);
+    }
+  }
+  ~Daemon() {
+    for (pid_t p : m_stopped) ::kill(p, SIGCONT);
+    if (m_pid > 0) {
+      ::kill(m_pid, SIGTERM);
+      ::waitpid(m_pid, nullptr, 0);
+    }
+  }
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // The pid of the registered process `name`, if it is registered.
+  std::optional<pid_t> pidOf(const std::string& name) const {
+    auto admin = ipcsync::AdminSegment::open(m_ns);
+    if (!admin) return std::nullopt;
+    for (const auto& [slot, r] : (*admin)->snapshot())
+      if (r.nameView() == name && r.state == ipcsync::RecordState::Registered) return r.pid;
+    return std::nullopt;
+  }
+  void stop(pid_t pid) {
+    ::kill(pid, SIGSTOP);
+    m_stopped.push_back(pid);
+  }
+  void resume(pid_t pid) {
+    ::kill(pid, SIGCONT);
+    std::erase(m_stopped, pid);
+  }
+
+ private:
+  std::string m_ns;
+  pid_t m_pid = -1;
+  std::vector<pid_t> m_stopped;
+};
+
+bool hasTable(const fs::path& file, const char* table) {
+  if (!fs::exists(file)) return false;
+  Db db(file);
+  return db.count(std::string("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '") + table + "'") == 1;
+}
+
+// Runs the three measurements for one route; returns 0, or 1 after printing why it failed.
+int measure(const fs::path& base, const Options& o, const Route& route, double floor) {
+  const fs::path dir = base / route.target;
+  fs::create_directories(dir);
+  const std::string ns = "bench-sync-" + route.target + "-" + std::to_string(::getpid());
+  Daemon daemon(dir, ns, o, route);
+  if (!waitUntil([&] { return daemon.pidOf("plugin.crm") && daemon.pidOf("plugin." + route.target) &&
+                              daemon.pidOf("sync") && hasTable(dir / "crm.db", "orders") &&
+                              hasTable(dir / (route.target + ".db"), "orders"); },
+                 std::chrono::seconds(20))) {
+    std::fprintf(stderr, "sync_bench: the daemon did not bring up crm, %s and the sync engine within 20 s\n",
+                 route.target.c_str());
+    return 1;
+  }
+  Db crm(dir / "crm.db");
+  Db target(dir / (route.target + ".db"));
+  HasOrder applied(target);
+  std::printf("  %s\n", route.title.c_str());
+  const auto fail = [&](const char* what, std::int64_t id) {
+    std::fprintf(stderr, "sync_bench: %s: %s holds %lld orders, not yet order %lld\n", what, route.target.c_str(),
+                 static_cast<long long>(target.count("SELECT count(*) FROM orders")), static_cast<long long>(id));
+    return 1;
+  };
+
+  // End to end: write everything as fast as SQLite takes it; time until the target holds it all.
+  // Change-sets are applied whole and in order, so the last order there means all are.
+  std::int64_t next = 1;
+  auto t0 = Clock::now();
+  insertAll(crm, next, o.rows, o.batch);
+  const double writeSeconds = secondsSince(t0);
+  next += o.rows;
+  if (!waitUntil([&] { return applied(next - 1); }, std::chrono::seconds(300))) return fail("end to end", next - 1);
+  const double e2e = o.rows / secondsSince(t0);
+  std::printf("    end to end, writer included            %12.0f rows/s   ours/floor %.2f  (writing took %.2f s)\n", e2e,
+              e2e / floor, writeSeconds);
+
+  // Drain: the target's host stopped while the backlog is written and journaled; then timed from
+  // its SIGCONT until the target holds the last row.
+  const auto targetPid = daemon.pidOf("plugin." + route.target);
+  if (!targetPid) {
+    std::fprintf(stderr, "sync_bench: plugin.%s is no longer registered\n", route.target.c_str());
+    return 1;
+  }
+  daemon.stop(*targetPid);
+  t0 = Clock::now();
+  insertAll(crm, next, o.rows, o.batch);
+  const double backlogWriteSeconds = secondsSince(t0);
+  next += o.rows;
+  const auto written = Clock::now();
+  if (!waitUntil([&] { return crm.count("SELECT EXISTS(SELECT 1 FROM _ipcsync_changes)") == 0; }, std::chrono::seconds(300))) {
+    std::fprintf(stderr, "sync_bench: crm's change log is not empty 300 s after the backlog was written\n");
+    return 1;
+  }
+  const double journaledAfter = secondsSince(written);
+  daemon.resume(*targetPid);
+  t0 = Clock::now();
+  if (!waitUntil([&] { return applied(next - 1); }, std::chrono::seconds(300))) return fail("drain", next - 1);
+  const double drain = o.rows / secondsSince(t0);
+  std::printf("    drain of a journaled backlog           %12.0f rows/s   ours/floor %.2f  (written in %.2f s, all "
+              "journaled %.3f s later)\n",
+              drain, drain / floor, backlogWriteSeconds, journaledAfter);
+
+  // Latency at a steady rate: one transaction every period; each is applied when the target
+  // holds its last row.
+  const int perTx = std::max(1, o.rate / 100);  // 100 transactions per second
+  const auto period = std::chrono::microseconds(1'000'000LL * perTx / o.rate);
+  std::vector<double> latencyMs;
+  const auto end = Clock::now() + std::chrono::seconds(o.latencySeconds);
+  auto due = Clock::now();
+  while (Clock::now() < end) {
+    insertOrders(crm, next, perTx);
+    const auto committed = Clock::now();
+    next += perTx;
+    const std::int64_t want = next - 1;
+    if (!waitUntil([&] { return applied(want); }, std::chrono::seconds(10), std::chrono::microseconds(100)))
+      return fail("a transaction was not applied within 10 s", want);
+    latencyMs.push_back(std::chrono::duration<double, std::milli>(Clock::now() - committed).count());
+    due += period;
+    std::this_thread::sleep_until(due);
+  }
+  std::printf("    commit-to-applied at %d rows/s (%d rows per transaction): median %.2f ms, p99 %.2f ms, max %.2f ms "
+              "(%zu transactions)\n",
+              o.rate, perTx, quantile(latencyMs, 0.5), quantile(latencyMs, 0.99), quantile(latencyMs, 1.0),
+              latencyMs.size());
+  if (const auto n = target.count("SELECT count(*) FROM orders"); n != next - 1) {
+    std::fprintf(stderr, "sync_bench: %s holds %lld orders, expected %lld\n", route.target.c_str(),
+                 static_cast<long long>(n), static_cast<long long>(next - 1));
+    return 1;
+  }
+  return 0;
+}
+
+int run(int argc, char** argv) {
+  Options o;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
-    if (a == "--rows") rows = std::atoi(argv[i + 1]);
-    else if (a == "--batch") batch = std::atoi(argv[i + 1]);
-    else if (a == "--rate") rate = std::atoi(argv[i + 1]);
-    else if (a == "--latency-seconds") latencySeconds = std::atoi(argv[i + 1]);
-    else if (a == "--durability") durability = argv[i + 1];
+    if (a == "--rows") o.rows = std::atoi(argv[i + 1]);
+    else if (a == "--batch") o.batch = std::atoi(argv[i + 1]);
+    else if (a == "--rate") o.rate = std::atoi(argv[i + 1]);
+    else if (a == "--latency-seconds") o.latencySeconds = std::atoi(argv[i + 1]);
+    else if (a == "--durability") o.durability = argv[i + 1];
+    else if (a == "--group-commit-ms") o.groupCommitMs = std::atoi(argv[i + 1]);
+    else if (a == "--route") o.route = argv[i + 1];
     else {
-      std::fprintf(stderr, "sync_bench: unknown option %s\n", a.c_str());
+      std::fprintf(stderr, "sync_bench: unknown option %s (see the comment at the top of bench/sync_bench.cpp)\n",
+                   a.c_str());
       return 2;
     }
   }
-  if (rows <= 0 || batch <= 0 || rate <= 0 || (durability != "full" && durability != "normal" && durability != "off")) {
-    std::fprintf(stderr, "sync_bench: --rows, --batch, --rate must be positive; --durability full|normal|off\n");
+  if (argc % 2 == 0) {
+    std::fprintf(stderr, "sync_bench: option %s needs a value\n", argv[argc - 1]);
+    return 2;
+  }
+  if (o.rows <= 0 || o.batch <= 0 || o.rate <= 0 || o.latencySeconds < 0 || (o.groupCommitMs && *o.groupCommitMs < 0) ||
+      (o.durability != "full" && o.durability != "normal" && o.durability != "off") ||
+      (o.route != "mining" && o.route != "replica" && o.route != "both")) {
+    std::fprintf(stderr, "sync_bench: --rows, --batch, --rate must be positive, --group-commit-ms at least 0; "
+                         "--durability full|normal|off; --route mining|replica|both\n");
     return 2;
   }
   char tmpl[] = "/tmp/ipcsync-sync-bench-XXXXXX";
@@ -170,84 +383,16 @@ int run(int argc, char** argv) {
     ~Cleanup() { fs::remove_all(dir); }
   } cleanup{dir};
 
-  std::printf("sync: %d orders in transactions of %d rows, durability %s\n\n", rows, batch, durability.c_str());
-  const double floor = floorRowsPerSecond(dir, rows, batch, durability.c_str());
+  std::printf("sync: %d orders in transactions of %d rows, durability %s, group commit %s\n\n", o.rows, o.batch,
+              o.durability.c_str(),
+              o.groupCommitMs ? (std::to_string(*o.groupCommitMs) + " ms").c_str() : "as configured by default");
+  const double floor = floorRowsPerSecond(dir, o.rows, o.batch, o.durability.c_str());
   std::printf("  floor (sqlite3changeset_apply, one process)   %12.0f rows/s\n", floor);
-
-  const std::string ns = "bench-sync-" + std::to_string(::getpid());
-  const fs::path config = dir / "bench.yaml";
-  std::ofstream(config) << "namespace: " << ns << "\n"
-                        << "plugins:\n"
-                        << "  - name: crm\n    library: crm.so\n    settings: {database: " << (dir / "crm.db").string() << "}\n"
-                        << "  - name: mining\n    library: mining.so\n    settings: {database: " << (dir / "mining.db").string()
-                        << "}\n"
-                        << "routes:\n  - name: sales\n    from: crm\n    to: mining\n    tables: [accounts, orders]\n"
-                        << "journal:\n  path: " << (dir / "journal.db").string() << "\n  durability: " << durability << "\n";
-  Daemon daemon;
-  daemon.pid = ::fork();
-  if (daemon.pid == 0) {
-    ::execl(IPCSYNC_BENCH_IPCSYNCD, "ipcsyncd", "--config", config.c_str(), "--runtime-dir", dir.c_str(), "--log-level",
-            "warn", nullptr);
-    ::_exit(127);
-  }
-  auto registered = [&](const std::string& name) {
-    auto admin = ipcsync::AdminSegment::open(ns);
-    if (!admin) return false;
-    for (const auto& [slot, r] : (*admin)->snapshot())
-      if (r.nameView() == name && r.state == ipcsync::RecordState::Registered) return true;
-    return false;
-  };
-  // The hosts register before their plugin creates its tables: wait for the tables too.
-  auto hasTable = [&](const fs::path& file, const char* table) {
-    if (!fs::exists(file)) return false;
-    Db db(file);
-    return db.count(std::string("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '") + table + "'") == 1;
-  };
-  if (!waitUntil([&] { return registered("plugin.crm") && registered("plugin.mining") && registered("sync") &&
-                              hasTable(dir / "crm.db", "orders") && hasTable(dir / "mining.db", "orders"); },
-                 std::chrono::seconds(20))) {
-    std::fprintf(stderr, "sync_bench: the daemon did not bring up crm, mining and the sync engine within 20 s\n");
-    return 1;
-  }
-  Db crm(dir / "crm.db");
-  Db mining(dir / "mining.db");
-  auto applied = [&] { return mining.count("SELECT count(*) FROM orders"); };
-
-  // Throughput: write everything as fast as SQLite takes it; time until mining holds it all.
-  const auto t0 = Clock::now();
-  for (int done = 0; done < rows; done += batch) insertOrders(crm, done + 1, std::min(batch, rows - done));
-  const double writeSeconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  if (!waitUntil([&] { return applied() >= rows; }, std::chrono::seconds(300))) {
-    std::fprintf(stderr, "sync_bench: mining holds %lld of %d orders after 300 s\n", static_cast<long long>(applied()), rows);
-    return 1;
-  }
-  const double e2e = rows / std::chrono::duration<double>(Clock::now() - t0).count();
-  std::printf("  ipcsync crm -> mining, end to end             %12.0f rows/s   ours/floor %.2f  (writing took %.2f s)\n",
-              e2e, e2e / floor, writeSeconds);
-
-  // Latency at a steady rate: one transaction every period; each is applied when mining's count
-  // reaches its last row.
-  const int perTx = std::max(1, rate / 100);  // 100 transactions per second
-  const auto period = std::chrono::microseconds(1'000'000 * perTx / rate);
-  std::vector<double> latencyMs;
-  std::int64_t next = rows + 1;
-  const auto end = Clock::now() + std::chrono::seconds(latencySeconds);
-  auto due = Clock::now();
-  while (Clock::now() < end) {
-    insertOrders(crm, next, perTx);
-    const auto committed = Clock::now();
-    next += perTx;
-    const std::int64_t want = next - 1;
-    if (!waitUntil([&] { return applied() >= want; }, std::chrono::seconds(10), std::chrono::microseconds(100))) {
-      std::fprintf(stderr, "sync_bench: a transaction was not applied within 10 s\n");
-      return 1;
-    }
-    latencyMs.push_back(std::chrono::duration<double, std::milli>(Clock::now() - committed).count());
-    due += period;
-    std::this_thread::sleep_until(due);
-  }
-  std::printf("  commit-to-applied at %d rows/s (%d rows per transaction): median %.2f ms, p99 %.2f ms, max %.2f ms (%zu transactions)\n",
-              rate, perTx, quantile(latencyMs, 0.5), quantile(latencyMs, 0.99), quantile(latencyMs, 1.0), latencyMs.size());
+  std::vector<Route> routes;
+  if (o.route != "replica") routes.push_back({"crm -> mining (its copy of the row and four aggregates)", "mining", "mining.so"});
+  if (o.route != "mining") routes.push_back({"crm -> crm replica (sqlite3changeset_apply, like the floor)", "replica", "crm.so"});
+  for (const auto& r : routes)
+    if (const int rc = measure(dir, o, r, floor); rc != 0) return rc;
   return 0;
 }
 

@@ -322,9 +322,10 @@ int HostServer::run(const volatile std::sig_atomic_t& stopRequested) {
       }
       nextPoll = Clock::now() + m_pollInterval;
     }
-    const auto wait = m_instance->started()
-                          ? std::chrono::duration_cast<std::chrono::milliseconds>(nextPoll - Clock::now())
-                          : std::chrono::milliseconds(200);
+    // Rounded up: truncating would turn the last fraction of a millisecond before each poll into
+    // a busy loop of zero-timeout poll(2) calls.
+    const auto wait = m_instance->started() ? std::chrono::ceil<std::chrono::milliseconds>(nextPoll - Clock::now())
+                                            : std::chrono::milliseconds(200);
     pollfd p{m_client.pollFd(), POLLIN, 0};
     const int timeout = static_cast<int>(std::max<std::int64_t>(0, wait.count()));
     if (::poll(&p, 1, timeout) < 0 && errno != EINTR) {

@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
   app.footer(kFooter);
   std::string pluginPath, instance, ns = "default", runtimeDir, dataDir, syncPeer = "sync";
   std::vector<std::string> settingArgs;
-  int pollMs = 5;
+  int pollMs = 1;
   bool describeOnly = false;
   app.add_option("--plugin", pluginPath, "plugin library (.so) to load")->required();
   app.add_option("--instance", instance, "instance name; registers as plugin.<instance> (required unless --describe)");
@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
   app.add_option("--data-dir", dataDir,
                  "directory for the instance's own files (default: $XDG_STATE_HOME/ipcsync/<namespace>/<instance>)");
   app.add_option("--setting", settingArgs, "a setting as key=value (repeatable), as the plugin's setting(key) reads it");
-  app.add_option("--poll-ms", pollMs, "how often to poll the plugin, in milliseconds (default: 5)")
+  app.add_option("--poll-ms", pollMs, "how often to poll the plugin, in milliseconds (default: 1); a change a plugin captures waits for the next poll")
       ->check(CLI::Range(1, 60000));
   app.add_option("--sync-peer", syncPeer, "the process name of the sync engine to serve (default: 'sync')");
   app.add_flag("--describe", describeOnly, "load the plugin, print its description as JSON and exit");

@@ -210,10 +210,15 @@ bool Router::Impl::deliver(DeliveryState& d) {
       if (auto a = journal->advance(d.plan.route, d.plan.subscriber, d.cursor); !a) spdlog::warn("journal: {}", a.error().message);
     }
   };
-  for (const JournalEntry& e : *entries) {
+  const auto carried = [&](const JournalEntry& x) {
+    const bool inSnapshot = d.snapshotFloor && x.origin == d.plan.source && x.originSequence <= *d.snapshotFloor;
+    return travels(d.plan, x) && !inSnapshot;
+  };
+  const std::uint64_t pieceBytes = options.topology.journal.pieceBytes;
+  for (std::size_t next = 0; next < entries->size();) {
     if (stopping || fatal || !sub.session) break;
-    const bool inSnapshot = d.snapshotFloor && e.origin == d.plan.source && e.originSequence <= *d.snapshotFloor;
-    if (!travels(d.plan, e) || inSnapshot) {
+    const JournalEntry& e = (*entries)[next++];
+    if (!carried(e)) {
       d.skippedThrough = e.sequence;
       continue;
     }
@@ -221,6 +226,11 @@ bool Router::Impl::deliver(DeliveryState& d) {
     std::string failure;
     bool quarantine = false;
     std::vector<std::vector<unsigned char>> pieces;
+    // What this Apply carries: e, and the entries after it that join it (a batch), through `last`
+    // (the last one with changes) and `through` (the last one it passes, changes or not).
+    const JournalEntry* last = &e;
+    std::uint64_t through = e.sequence;
+    std::size_t members = 1;
     auto out = d.transform->apply(e.pieces);
     if (!out) {
       failure = "cannot transform: " + out.error();
@@ -228,20 +238,49 @@ bool Router::Impl::deliver(DeliveryState& d) {
     } else if (out->changeset.empty()) {
       d.skippedThrough = e.sequence;  // nothing of it travels here
       continue;
-    } else {
-      pieces = split(out->changeset, options.topology.journal.pieceBytes, failure);
+    } else if (out->changeset.size() > pieceBytes) {
+      pieces = split(out->changeset, pieceBytes, failure);
       quarantine = pieces.empty();
+    } else {
+      // Batching: consecutive entries of the same origin and provenance share one Apply while the
+      // change-set stays within one piece. The subscriber applies it as one transaction recorded
+      // under the last entry's sequence, so it takes effect whole or not at all, exactly once; a
+      // change-set is a sequence of table sections, so the entries' change-sets concatenate.
+      std::vector<unsigned char> batch = std::move(out->changeset);
+      if (e.sequence > d.singlesThrough) {
+        const auto provenance = appliedProvenance(d.plan, e);
+        while (next < entries->size()) {
+          const JournalEntry& f = (*entries)[next];
+          if (!carried(f)) {
+            through = f.sequence;
+            ++next;
+            continue;
+          }
+          if (f.origin != e.origin || appliedProvenance(d.plan, f) != provenance) break;
+          auto more = d.transform->apply(f.pieces);
+          if (!more) break;  // quarantined on its own, next
+          if (batch.size() + more->changeset.size() > pieceBytes) break;
+          batch.insert(batch.end(), more->changeset.begin(), more->changeset.end());
+          through = f.sequence;
+          if (!more->changeset.empty()) {
+            last = &f;
+            ++members;
+          }
+          ++next;
+        }
+      }
+      pieces.push_back(std::move(batch));
     }
     persistSkips();
     worked = true;
     if (!quarantine) {
       CallError error;
-      const auto outcome = applyEntry(d, sub, d.plan.route, applySequence(e.sequence), e, pieces, std::nullopt, &error);
+      const auto outcome = applyEntry(d, sub, d.plan.route, applySequence(last->sequence), *last, pieces, std::nullopt, &error);
       if (outcome == Outcome::Lost) return true;
       if (outcome == Outcome::Applied || outcome == Outcome::Duplicate) {
-        if (outcome == Outcome::Applied) ++d.applied;
-        else ++d.duplicates;
-        d.cursor = d.skippedThrough = e.sequence;
+        if (outcome == Outcome::Applied) d.applied += members;
+        else d.duplicates += members;
+        d.cursor = d.skippedThrough = through;
         d.attempts = 0;
         d.failingSequence = 0;
         d.oldestUndeliveredUs = 0;
@@ -250,6 +289,15 @@ bool Router::Impl::deliver(DeliveryState& d) {
         continue;
       }
       ++d.errors;
+      if (members > 1) {
+        // Which entry failed is unknown: each gets its own Apply, retries and dead letter.
+        d.singlesThrough = last->sequence;
+        d.lastError = error.message;
+        spdlog::warn("route '{}': '{}' failed a batch of {} change-sets (journal sequences {}..{}): {}; applying them "
+                     "one at a time",
+                     d.plan.route, d.plan.subscriber, members, e.sequence, last->sequence, error.message);
+        return true;
+      }
       if (d.failingSequence != e.sequence) {
         d.failingSequence = e.sequence;
         d.attempts = 0;

@@ -69,6 +69,9 @@ struct DeliveryState {
   Clock::time_point nextTry{};
   std::string lastError;
   bool backlog = false;  // the last read filled its batch
+  // Entries through this journal sequence go one per Apply: a batch holding them failed, so each
+  // gets its own retries and, if it keeps failing, its own dead letter.
+  std::uint64_t singlesThrough = 0;
   // Figures.
   std::uint64_t applied = 0, rows = 0, conflicts = 0, errors = 0, deadLetters = 0, duplicates = 0;
   std::int64_t oldestUndeliveredUs = 0;  // commit time of the next entry to deliver (0: none)
@@ -188,27 +191,32 @@ std::expected<Reply, CallError> Router::Impl::call(Link& link, wire::Kind kind, 
   }
   const auto deadline = Clock::now() + timeout;
   for (;;) {
+    // Wait for one message, then take whatever else is already there before committing captures:
+    // emits that arrive together share one group commit (with group_commit_ms 0 every pass would
+    // otherwise commit a single change-set).
     auto m = client->receive(std::chrono::milliseconds(20));
-    if (!m) {
-      if (m.error().code != Errc::Timeout) {
-        fatal = ExitCode::EngineLost;
-        return std::unexpected(CallError{What::Lost, 0, "lost the engine: " + m.error().message()});
+    for (int taken = 0; m && m->valid(); ++taken) {
+      if (m->session() == session && m->correlation() == correlation) {
+        Reply r{wire::Kind::Ok, std::vector<std::byte>(m->bytes().begin(), m->bytes().end())};
+        client->release(std::move(*m));
+        auto k = wire::peekKind(r.frame);
+        if (!k) return std::unexpected(CallError{What::Protocol, 0, "plugin host '" + link.instance + "': " + k.error()});
+        r.kind = *k;
+        if (r.kind == wire::Kind::Failure) {
+          auto f = wire::decode<wire::Failure>(r.frame);
+          if (!f) return std::unexpected(CallError{What::Protocol, 0, f.error()});
+          return std::unexpected(CallError{What::Failure, f->status, f->message});
+        }
+        return r;
       }
-    } else if (m->session() == session && m->correlation() == correlation) {
-      Reply r{wire::Kind::Ok, std::vector<std::byte>(m->bytes().begin(), m->bytes().end())};
-      client->release(std::move(*m));
-      auto k = wire::peekKind(r.frame);
-      if (!k) return std::unexpected(CallError{What::Protocol, 0, "plugin host '" + link.instance + "': " + k.error()});
-      r.kind = *k;
-      if (r.kind == wire::Kind::Failure) {
-        auto f = wire::decode<wire::Failure>(r.frame);
-        if (!f) return std::unexpected(CallError{What::Protocol, 0, f.error()});
-        return std::unexpected(CallError{What::Failure, f->status, f->message});
-      }
-      return r;
-    } else {
       dispatch(*m);
       client->release(std::move(*m));
+      if (taken >= 4096 || fatal) break;
+      m = client->tryReceive();
+    }
+    if (!m && m.error().code != Errc::Timeout) {
+      fatal = ExitCode::EngineLost;
+      return std::unexpected(CallError{What::Lost, 0, "lost the engine: " + m.error().message()});
     }
     commitCaptures(false);
     if (!client->peerOf(session)) {
