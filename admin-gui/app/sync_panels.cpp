@@ -115,15 +115,16 @@ JournalPanel::JournalPanel(QWidget* parent)
   m_detailView->horizontalHeader()->setStretchLastSection(false);
   for (int c = ConflictDetailModel::kBase; c <= ConflictDetailModel::kTarget; ++c)
     m_detailView->horizontalHeader()->setSectionResizeMode(c, QHeaderView::Stretch);
-  m_detailView->horizontalHeader()->setSectionResizeMode(ConflictDetailModel::kName, QHeaderView::ResizeToContents);
+  m_detailView->horizontalHeader()->setMinimumSectionSize(60);
   m_heading->setWordWrap(true);
   m_heading->setTextFormat(Qt::RichText);
   m_heading->setTextInteractionFlags(Qt::TextSelectableByMouse);
   m_heading->setText(tr("No parked conflict."));
   auto* legend = new QLabel(
-      tr("<span style='background:#f8c8c8'>&nbsp;red&nbsp;</span> source and target disagree · "
-         "<span style='background:#ffe0a0'>&nbsp;amber&nbsp;</span> the target changed it since the base · "
-         "<span style='background:#d0e4ff'>&nbsp;blue&nbsp;</span> the source changes it · — not in the change"),
+      tr("<span style='background:#f8c8c8'>&nbsp;red&nbsp;</span> changed at both ends: what conflicts · "
+         "<span style='background:#d0e4ff'>&nbsp;blue&nbsp;</span> only the source changes it · "
+         "<span style='background:#ffe0a0'>&nbsp;amber&nbsp;</span> only the target changed it · "
+         "— not in the change (an UPDATE carries the key and the columns it changes)"),
       this);
   legend->setWordWrap(true);
   auto* detail = new QWidget;
@@ -171,6 +172,7 @@ void JournalPanel::showSelectedConflict() {
   const int row = m_selectedConflict ? m_conflicts->rowOf(*m_selectedConflict) : -1;
   const ConflictRow* c = row >= 0 ? &m_conflicts->rows()[static_cast<std::size_t>(row)] : nullptr;
   m_detail->show(c);
+  m_detailView->resizeColumnToContents(ConflictDetailModel::kName);
   if (c) m_heading->setText(conflictHeading(*c));
   else m_heading->setText(m_conflicts->rowCount() ? tr("Select a conflict to see its values.") : tr("No parked conflict."));
 }

@@ -95,6 +95,12 @@ namespace ipcsync::admin {
 
 ConflictDetailModel::ConflictDetailModel(QObject* parent) : KeyedTableModel(parent) {}
 
+bool ConflictDetailModel::bothEnds(const ConflictColumn& c) const {
+  // Changed at both ends to different values; with no base (an INSERT meeting a row), any difference.
+  if (!c.differs || !m_hasTarget || c.key) return false;
+  return c.base.isUndefined() ? !c.source.isUndefined() : c.sourceChanged && c.targetChanged;
+}
+
 void ConflictDetailModel::show(const ConflictRow* conflict) {
   m_op = conflict ? conflict->sides.op : QString();
   m_hasTarget = conflict && conflict->targetJson.trimmed() != QLatin1String("null") && !conflict->targetJson.isEmpty();
@@ -139,7 +145,8 @@ QVariant ConflictDetailModel::cell(const ConflictColumn& c, int column, int role
         QStringList why;
         if (c.sourceChanged) why << tr("the source changed it");
         if (c.targetChanged) why << tr("the target changed it too");
-        if (c.differs) why << tr("source and target disagree");
+        if (bothEnds(c)) why << tr("changed at both ends: this is what conflicts");
+        else if (c.differs) why << tr("source and target disagree");
         return why.isEmpty() ? QVariant() : QVariant(why.join(QStringLiteral("; ")));
       }
       if (column == kBase && v.isUndefined() && m_op == QLatin1String("UPDATE"))
@@ -149,12 +156,12 @@ QVariant ConflictDetailModel::cell(const ConflictColumn& c, int column, int role
       if (column != kName && v.isUndefined()) return QColor(0x80, 0x80, 0x80);
       return {};
     case Qt::BackgroundRole:
-      if (c.differs && (column == kSource || column == kTarget)) return QColor(0xf8, 0xc8, 0xc8);
-      if (c.targetChanged && column == kTarget) return QColor(0xff, 0xe0, 0xa0);
+      if (bothEnds(c) && (column == kSource || column == kTarget)) return QColor(0xf8, 0xc8, 0xc8);
       if (c.sourceChanged && column == kSource) return QColor(0xd0, 0xe4, 0xff);
+      if (c.targetChanged && column == kTarget) return QColor(0xff, 0xe0, 0xa0);
       return {};
     case Qt::FontRole:
-      if (c.key || c.differs) {
+      if (c.key || bothEnds(c)) {
         QFont f;
         f.setBold(true);
         return f;
@@ -169,10 +176,10 @@ QString conflictHeading(const ConflictRow& c) {
   const QDateTime parked = QDateTime::fromMSecsSinceEpoch(c.parkedAtUs / 1000);
   QString current;
   if (c.targetChangesSince < 0)
-    current = QObject::tr("%1 journals no changes of its own, so nothing else changed its row through ipcsync since.")
+    current = QObject::tr("%1 is no journaled source, so the console cannot tell whether its row changed since it was parked.")
                   .arg(c.subscriber.toHtmlEscaped());
   else if (c.targetChangesSince == 0)
-    current = QObject::tr("%1 has journaled no change to <i>%2</i> since: its row is most likely still as shown.")
+    current = QObject::tr("%1 has journaled no change to <i>%2</i> since this change-set: its row is most likely still as shown.")
                   .arg(c.subscriber.toHtmlEscaped(), c.table.toHtmlEscaped());
   else
     current = QObject::tr("<b>%1 has journaled %2 change-set(s) to <i>%3</i> since</b>: its current row may differ from "

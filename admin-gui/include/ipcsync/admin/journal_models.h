@@ -46,8 +46,9 @@ namespace ipcsync::admin {
 
 // ConflictDetailModel: one parked conflict, one row per column of its table: the column, the base
 // (the source's old value: what both sides started from), the source's incoming value and the
-// target's value when the conflict was parked. Cells where source and target disagree are tinted
-// red; a target value that moved away from the base (the target changed it too) is tinted amber.
+// target's value when the conflict was parked. A column changed at both ends to different values
+// (what conflicts) is tinted red at both; one only the source changes is blue at the source, one
+// only the target changed is amber at the target.
 // Rows are keyed by column name, so a conflict that changes resolution updates cells, and choosing
 // another conflict inserts and removes rows like any snapshot. GUI thread only.
 class ConflictDetailModel : public KeyedTableModel<ConflictColumn, QString> {
@@ -67,6 +68,7 @@ class ConflictDetailModel : public KeyedTableModel<ConflictColumn, QString> {
   QVariant cell(const ConflictColumn& row, int column, int role) const override;
 
  private:
+  bool bothEnds(const ConflictColumn& c) const;
   QString m_op;
   bool m_hasTarget = false;
 };
