@@ -4,7 +4,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -91,6 +90,7 @@ void HandoverPool::makeRoomLocked(std::uint64_t keep, std::uint64_t want) {
     if (!oldest) return;
     Object o = std::move(oldest->ready.front());
     oldest->ready.pop_front();
+    m_retiredBytes += o.size;
     m_retired.push_back(Retired{o.data, o.size, std::move(o.fd)});
   }
 }
@@ -122,15 +122,16 @@ std::expected<HandoverPool::Object, Error> HandoverPool::take(std::uint64_t byte
 void HandoverPool::retire(const void* data, std::uint64_t size, UniqueFd fd) {
   Retired r{data, size, std::move(fd)};
   if (m_depth > 0) {
-    if (std::unique_lock lock(m_mutex, std::try_to_lock); lock && !m_stop) {
+    if (std::unique_lock lock(m_mutex, std::try_to_lock); lock && !m_stop && m_retiredBytes + size <= m_maxBytes) {
       startLocked();
+      m_retiredBytes += size;
       m_retired.push_back(std::move(r));
       lock.unlock();
       m_wake.notify_one();
       return;
     }
   }
-  unmap(r);  // no pool, stopping, or the helper holds the lock: do not wait for it
+  unmap(r);  // no pool, stopping, the helper holds the lock or is that far behind: do not wait for it
 }
 
 HandoverPool::Stats HandoverPool::stats() const {
@@ -141,12 +142,12 @@ HandoverPool::Stats HandoverPool::stats() const {
 }
 
 void HandoverPool::run() {
-  // The helper works only when a core has nothing better to do: woken at normal priority, it
-  // would take the core from the thread that woke it, in the middle of sending (on two cores,
-  // that doubled the one-way latency of sparse 1 MiB messages).
-  sched_param idle{};
-  if (::pthread_setschedparam(::pthread_self(), SCHED_IDLE, &idle) != 0)
-    (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
+  // SCHED_BATCH: a fair share of the CPU like any thread, but its wake-up never preempts the
+  // thread running on the core it wakes on. At the default policy, the helper woken by loan()
+  // took the core from the sender in the middle of its send and doubled the one-way latency of
+  // sparse 1 MiB messages; at SCHED_IDLE it starved for seconds while the machine was busy.
+  sched_param none{};
+  (void)::pthread_setschedparam(::pthread_self(), SCHED_BATCH, &none);
   std::unique_lock lock(m_mutex);
   // The class most recently asked for that is short of objects, or 0.
   auto next = [&]() -> std::uint64_t {
@@ -165,8 +166,13 @@ void HandoverPool::run() {
     if (!m_retired.empty()) {  // releases first: they give memory back
       std::vector<Retired> batch = std::exchange(m_retired, {});
       lock.unlock();
-      for (auto& r : batch) unmap(r);
+      std::uint64_t bytes = 0;
+      for (auto& r : batch) {
+        bytes += r.size;
+        unmap(r);
+      }
       lock.lock();
+      m_retiredBytes -= bytes;
       continue;
     }
     const std::uint64_t size = next();

@@ -15,9 +15,10 @@
 // MFD_CLOEXEC, and only send() passes it on, after unmapping and sealing it. Objects are never
 // reused after a send or an abandon (an abandoned loan may hold data meant for someone else).
 //
-// The helper thread runs at idle priority (SCHED_IDLE): it uses a core only when nothing else
-// wants it, and never takes one from the thread that is sending. take() and retire() never wait
-// for it: if it holds the lock, they prepare or unmap on the caller's thread instead.
+// The helper thread runs as SCHED_BATCH: a fair share of the CPU, but its wake-up never takes
+// the core from the thread that is sending. take() and retire() never wait for it: if it holds
+// the lock, or has more than `maxBytes` still to unmap, they prepare or unmap on the caller's
+// thread instead, so memory stays bounded however far behind it falls.
 //
 // Thread safety: every member may be called from any thread. Pinned: copy and move deleted.
 // depth 0: no helper thread; take() prepares on the caller's thread and retire() unmaps at once.
@@ -103,6 +104,7 @@ class HandoverPool {
   std::condition_variable m_wake;
   std::map<std::uint64_t, SizeClass> m_classes;  // by object size; guarded by m_mutex
   std::vector<Retired> m_retired;                // guarded by m_mutex
+  std::uint64_t m_retiredBytes = 0;              // their size; beyond m_maxBytes retire() unmaps itself
   std::atomic<std::uint64_t> m_taken{0};
   std::atomic<std::uint64_t> m_prepared{0};
   bool m_stop = false;                           // guarded by m_mutex

@@ -5,12 +5,17 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -39,6 +44,27 @@ bool intact(std::span<const std::byte> b, std::uint64_t seq) {
 }
 // Every descriptor of `pid`, whatever it names.
 int allDescriptors(pid_t pid) { return test::countDescriptors(pid, ""); }
+// Whether this process maps the file with inode `ino` (hand-over objects are memfds, one inode each).
+bool inodeMapped(ino_t ino) {
+  std::ifstream maps("/proc/self/maps");
+  for (std::string line; std::getline(maps, line);) {
+    std::istringstream fields(line);
+    std::string range, perms, offset, device;
+    unsigned long long inode = 0;
+    if (fields >> range >> perms >> offset >> device >> inode && inode == ino) return true;
+  }
+  return false;
+}
+// What they name, for failure messages.
+std::string describeDescriptors(pid_t pid) {
+  std::string out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    std::error_code ignored;
+    out += " " + e.path().filename().string() + "=" + std::filesystem::read_symlink(e.path(), ignored).string();
+  }
+  return out;
+}
 
 TEST(HandoverPoolTest, SizeClassesArePagesAndAtMostAQuarterAboveTheRequest) {
   EXPECT_EQ(HandoverPool::sizeClass(1), 4096u);
@@ -82,13 +108,20 @@ TEST(HandoverPoolTest, TheHelperPreparesTheNextObjectAndUnmapsWhatIsRetired) {
   // A class larger than the budget allows is never kept, only prepared on demand.
   auto huge = pool.take(16u << 20);
   ASSERT_TRUE(huge);
-  const int mapped = test::countMappings(::getpid(), label);
-  pool.retire(first->data, first->size, std::move(first->fd));
-  pool.retire(second->data, second->size, std::move(second->fd));
-  pool.retire(huge->data, huge->size, std::move(huge->fd));
-  EXPECT_TRUE(test::waitFor([&] { return test::countMappings(::getpid(), label) == mapped - 3; }, 10s))
-      << "the helper unmapped the three retired objects";
-  EXPECT_EQ(pool.stats().readyBytes, 2 * HandoverPool::sizeClass(300 * 1024)) << "no 16 MiB object kept";
+  // The helper maps replacements meanwhile, so look for these three objects by inode.
+  std::vector<ino_t> retired;
+  for (auto* o : {&*first, &*second, &*huge}) {
+    struct stat st {};
+    ASSERT_EQ(::fstat(o->fd.get(), &st), 0);
+    retired.push_back(st.st_ino);
+    ASSERT_TRUE(inodeMapped(st.st_ino));
+    pool.retire(o->data, o->size, std::move(o->fd));
+  }
+  EXPECT_TRUE(test::waitFor([&] {
+    return std::none_of(retired.begin(), retired.end(), [](ino_t i) { return inodeMapped(i); });
+  }, 10s)) << "the helper unmapped the three retired objects";
+  EXPECT_TRUE(test::waitFor([&] { return pool.stats().readyBytes == 2 * HandoverPool::sizeClass(300 * 1024); }, 10s))
+      << pool.stats().readyBytes << " B ready: the class refilled, and no 16 MiB object kept";
 }
 
 class HandoverTest : public test::NamespaceTest {
@@ -98,6 +131,11 @@ class HandoverTest : public test::NamespaceTest {
     ConnectOptions o = NamespaceTest::options(name);
     o.handoverPool = pool;
     return o;
+  }
+  // The engine finishes a registration after connect() returns (it opens the client's pidfd
+  // then): wait for `clients` pidfds before counting its descriptors.
+  bool settled(int clients) const {
+    return test::waitFor([&] { return test::countDescriptors(engine->pid(), "[pidfd]") == clients; }, 10s);
   }
 };
 
@@ -160,7 +198,9 @@ TEST_F(HandoverTest, ASenderKilledMidStreamLeavesNoObjectInTheEngineOrTheReceive
   startEngine();
   auto rx = Client::connect(options("rx"));
   ASSERT_TRUE(rx);
+  ASSERT_TRUE(settled(1));
   const int engineBefore = allDescriptors(engine->pid());
+  const std::string engineFdsBefore = describeDescriptors(engine->pid());
   const int ownBefore = allDescriptors(::getpid());
   constexpr std::uint64_t kSent = 48;
   int progress[2];
@@ -208,7 +248,8 @@ TEST_F(HandoverTest, ASenderKilledMidStreamLeavesNoObjectInTheEngineOrTheReceive
   ASSERT_TRUE(test::waitFor([&] { return !registered("tx"); }, 10s));
   EXPECT_TRUE(test::waitFor([&] { return allDescriptors(engine->pid()) == engineBefore; }, 10s))
       << "the engine holds " << allDescriptors(engine->pid()) << " descriptors, " << engineBefore << " before the sender came ("
-      << test::countDescriptors(engine->pid(), "ipcsync-handover") << " hand-overs)";
+      << test::countDescriptors(engine->pid(), "ipcsync-handover") << " hand-overs):\n" << describeDescriptors(engine->pid())
+      << "\nbefore:\n" << engineFdsBefore;
   // What was already on its way to us still arrives, intact, and is released like the rest.
   for (;;) {
     auto m = (*rx)->tryReceive();
@@ -233,6 +274,7 @@ TEST_F(HandoverTest, AReceiverKilledHoldingHandOversLeavesNoObjectBehind) {
   startEngine();
   auto tx = Client::connect(options("tx"));
   ASSERT_TRUE(tx);
+  ASSERT_TRUE(settled(1));
   const int engineBefore = allDescriptors(engine->pid());
   int progress[2];
   ASSERT_EQ(::pipe(progress), 0);
