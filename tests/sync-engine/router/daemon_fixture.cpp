@@ -133,6 +133,23 @@ void SyncDaemonTest::killDaemon() {
   engine.reset();
 }
 
+void SyncDaemonTest::killDaemonOnly() {
+  if (!engine) return;
+  const auto tree = daemonTree();
+  engine->stop(SIGKILL);
+  const bool ended = eventually([&] {
+    for (pid_t p : tree)
+      if (processAlive(p)) return false;
+    return true;
+  }, 20s);
+  EXPECT_TRUE(ended) << "a process started by the killed ipcsyncd kept running without it";
+  for (pid_t p : tree)
+    if (processAlive(p)) ::kill(p, SIGKILL);
+  m_logs += engine->log();
+  m_killed.push_back(std::move(*engine));
+  engine.reset();
+}
+
 int SyncDaemonTest::stopDaemon() {
   if (!engine) return -1;
   const int code = engine->stop(SIGTERM);

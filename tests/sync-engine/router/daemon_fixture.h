@@ -39,6 +39,10 @@ class SyncDaemonTest : public ipcsync::test::NamespaceTest {
   // another die; waits until they are gone. Nothing they leave behind (/dev/shm, sockets, status
   // files, WAL files) is cleaned: the next startDaemon() must cope.
   void killDaemon();
+  // SIGKILL to ipcsyncd alone: the processes it started must notice and end by themselves (they
+  // are in process groups of their own, so a kill of ipcsyncd's group does not reach them).
+  // Fails the test if one is still running after 20 s (and then kills it).
+  void killDaemonOnly();
   // SIGTERM to ipcsyncd; its exit code.
   int stopDaemon();
   bool daemonRunning() const { return engine.has_value(); }
