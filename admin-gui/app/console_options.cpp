@@ -14,7 +14,7 @@ std::optional<ConsoleOptions> parseConsoleOptions(const QStringList& arguments, 
       "sync routes with their lag, the sync journal's dead letters and parked conflicts).\n"
       "Attaches read-only to the namespace's admin segment; it never changes what it watches.\n\n"
       "Exit codes: 0 ok; 1 --screenshot could not be written; 2 bad option or value.\n"
-      "Keys: Ctrl+F filter, F5 refresh now, Ctrl+1..4 focus a pane, Ctrl+5 topology, Ctrl+6 journal, Ctrl+Q quit.");
+      "Keys: Ctrl+F filter, F5 refresh now, Ctrl+1..4 focus a pane, Ctrl+5 topology, Ctrl+6 dead letters, Ctrl+7 conflicts, Ctrl+Q quit.");
   const QCommandLineOption help({"h", "help"}, "Show this help and exit.");
   const QCommandLineOption ns({"n", "namespace"}, "Namespace to watch (default: default).", "NS", "default");
   const QCommandLineOption runtime("runtime-dir",

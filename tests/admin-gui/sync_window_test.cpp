@@ -1,6 +1,7 @@
 // The window's sync tabs against a real engine: sync.json beside the engine's socket and the
 // journal it names (written here with the real journal library) reach the Topology and the
-// Journal & conflicts tabs, and Ctrl+5 / Ctrl+6 reach them from the keyboard.
+// Journal & conflicts tabs, and Ctrl+5 / Ctrl+6 / Ctrl+7 reach them from the keyboard; the arrow
+// keys move through the parked conflicts and the detail pane follows.
 #include <gtest/gtest.h>
 
 #include <QAbstractItemModelTester>
@@ -11,6 +12,7 @@
 
 #include <fstream>
 
+#include "conflict_change.h"
 #include "console_fixture.h"
 #include "ipcsync/sync/journal.h"
 #include "console_options.h"
@@ -37,6 +39,16 @@ TEST_F(SyncWindowTest, SyncJsonAndTheJournalBesideTheEngineFillTheTopologyAndJou
   auto seq = (*journal)->append({&e, 1});
   ASSERT_TRUE(seq) << seq.error().message;
   ASSERT_TRUE((*journal)->addDeadLetter({0, "crm-mining", "mining", (*seq)[0], "no such table: orders", 5, 0, false}));
+  ParkedConflict first = test::accountConflict((*seq)[0]);
+  ParkedConflict second = first;  // account 8: the source deleted it while the target had renamed it
+  second.keyJson = R"({"id":8})";
+  second.sourceJson = "null";
+  second.targetJson = R"({"credit":100,"id":8,"name":"Bea Ltd","region":"north"})";
+  second.change = test::captureChange("CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT, region TEXT, credit INTEGER);"
+                                      "INSERT INTO accounts VALUES (8, 'Bea', 'north', 100);",
+                                      "DELETE FROM accounts WHERE id = 8");
+  ASSERT_TRUE((*journal)->park(first));
+  ASSERT_TRUE((*journal)->park(second));
 
   const auto syncJson = dir.path() / ns / "sync.json";
   ASSERT_TRUE(std::filesystem::exists(syncJson.parent_path())) << "no status directory " << syncJson.parent_path();
@@ -51,8 +63,11 @@ TEST_F(SyncWindowTest, SyncJsonAndTheJournalBesideTheEngineFillTheTopologyAndJou
   MainWindow window(o);
   QAbstractItemModelTester t1(window.topologyPanel()->routes(), QAbstractItemModelTester::FailureReportingMode::Warning);
   QAbstractItemModelTester t2(window.journalPanel()->deadLetters(), QAbstractItemModelTester::FailureReportingMode::Warning);
+  QAbstractItemModelTester t3(window.journalPanel()->conflicts(), QAbstractItemModelTester::FailureReportingMode::Warning);
+  QAbstractItemModelTester t4(window.journalPanel()->conflictDetail(), QAbstractItemModelTester::FailureReportingMode::Warning);
   ASSERT_TRUE(test::spinUntil([&] {
-    return window.topologyPanel()->routes()->rowCount() == 1 && window.journalPanel()->deadLetters()->rowCount() == 1;
+    return window.topologyPanel()->routes()->rowCount() == 1 && window.journalPanel()->deadLetters()->rowCount() == 1 &&
+           window.journalPanel()->conflicts()->rowCount() == 2;
   }, 10s)) << window.journalPanel()->errorText().toStdString();
   EXPECT_EQ(window.topologyPanel()->routes()->index(0, RoutesModel::kLagMs).data().toInt(), 250);
   EXPECT_EQ(window.journalPanel()->deadLetters()->index(0, DeadLettersModel::kError).data().toString(), "no such table: orders");
@@ -63,6 +78,29 @@ TEST_F(SyncWindowTest, SyncJsonAndTheJournalBesideTheEngineFillTheTopologyAndJou
   ASSERT_TRUE(QTest::qWaitForWindowExposed(&window));
   QTest::keyClick(&window, Qt::Key_6, Qt::ControlModifier);
   EXPECT_EQ(window.tabs()->currentWidget(), window.journalPanel());
+  QTest::keyClick(&window, Qt::Key_7, Qt::ControlModifier);
+  EXPECT_EQ(window.tabs()->currentWidget(), window.journalPanel());
+  QWidget* conflicts = window.journalPanel()->conflictsView();
+  EXPECT_TRUE(conflicts->hasFocus());
+  ConflictDetailModel* detail = window.journalPanel()->conflictDetail();
+  // The first conflict is shown until another is chosen; Down moves to the deleted account.
+  EXPECT_TRUE(window.journalPanel()->conflictHeadingText().contains("Conflict #1"));
+  EXPECT_EQ(detail->index(detail->rowOf("region"), ConflictDetailModel::kSource).data().toString(), "south");
+  QTest::keyClick(conflicts, Qt::Key_Down);
+  EXPECT_TRUE(window.journalPanel()->conflictHeadingText().contains("Conflict #2"))
+      << window.journalPanel()->conflictHeadingText().toStdString();
+  EXPECT_TRUE(window.journalPanel()->conflictHeadingText().contains("DELETE"));
+  const int name = detail->rowOf("name");
+  ASSERT_GE(name, 0);
+  EXPECT_EQ(detail->index(name, ConflictDetailModel::kBase).data().toString(), "Bea");
+  EXPECT_EQ(detail->index(name, ConflictDetailModel::kSource).data().toString(), "(deleted)");
+  EXPECT_EQ(detail->index(name, ConflictDetailModel::kTarget).data().toString(), "Bea Ltd");
+  // Refreshes keep the choice (the detail follows the conflict, not the row number).
+  const std::uint64_t seen = window.poller()->snapshots();
+  ASSERT_TRUE(test::spinUntil([&] { return window.poller()->snapshots() >= seen + 3; }, 10s));
+  EXPECT_TRUE(window.journalPanel()->conflictHeadingText().contains("Conflict #2"));
+  QTest::keyClick(conflicts, Qt::Key_Tab);
+  EXPECT_TRUE(window.journalPanel()->conflictDetailView()->hasFocus()) << "Tab does not reach the conflict's values";
   QTest::keyClick(&window, Qt::Key_5, Qt::ControlModifier);
   EXPECT_EQ(window.tabs()->currentWidget(), window.topologyPanel());
   QTest::keyClick(&window, Qt::Key_1, Qt::ControlModifier);
@@ -71,8 +109,10 @@ TEST_F(SyncWindowTest, SyncJsonAndTheJournalBesideTheEngineFillTheTopologyAndJou
   // The sync engine goes away: its rows go too.
   std::filesystem::remove(syncJson);
   ASSERT_TRUE(test::spinUntil([&] {
-    return window.topologyPanel()->routes()->rowCount() == 0 && window.journalPanel()->deadLetters()->rowCount() == 0;
+    return window.topologyPanel()->routes()->rowCount() == 0 && window.journalPanel()->deadLetters()->rowCount() == 0 &&
+           window.journalPanel()->conflicts()->rowCount() == 0 && window.journalPanel()->conflictDetail()->rowCount() == 0;
   }, 10s));
+  EXPECT_EQ(window.journalPanel()->conflictHeadingText(), "No parked conflict.");
 }
 
 TEST_F(SyncWindowTest, ASyncJsonLeftByAnEndedSyncEngineIsShownAsStaleWithItsLastFigures) {
