@@ -26,7 +26,7 @@ std::uint64_t HandoverPool::sizeClass(std::uint64_t bytes) noexcept {
   return (bytes + step - 1) / step * step;
 }
 
-std::expected<HandoverPool::Object, Error> HandoverPool::prepare(const std::string& label, std::uint64_t size) {
+std::expected<HandoverPool::Object, Error> HandoverPool::prepare(const std::string& label, std::uint64_t size, bool populate) {
   Object o;
   o.fd = UniqueFd(::memfd_create(("ipcsync-handover:" + label).c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
   if (!o.fd) return std::unexpected(systemError("memfd_create for a hand-over", errno));
@@ -34,7 +34,7 @@ std::expected<HandoverPool::Object, Error> HandoverPool::prepare(const std::stri
     return std::unexpected(systemError("ftruncate a hand-over to " + std::to_string(size) + " B", errno));
   // Allocate and zero every page through the page cache (no fault per page), so that the
   // populating mmap below maps them in batches and the sender's writes take no fault.
-  for (std::uint64_t off = 0; off < size;) {
+  for (std::uint64_t off = 0; populate && off < size;) {
     const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kZeroChunk, size - off));
     const ssize_t w = ::pwrite(o.fd.get(), kZeros, n, static_cast<off_t>(off));
     if (w < 0 && errno == EINTR) continue;
@@ -43,7 +43,7 @@ std::expected<HandoverPool::Object, Error> HandoverPool::prepare(const std::stri
   }
   if (::fcntl(o.fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0)
     return std::unexpected(systemError("seal a hand-over's size", errno));
-  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, o.fd.get(), 0);
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | (populate ? MAP_POPULATE : 0), o.fd.get(), 0);
   if (p == MAP_FAILED) return std::unexpected(systemError("mmap a hand-over of " + std::to_string(size) + " B", errno));
   o.data = static_cast<std::byte*>(p);
   o.size = size;
@@ -97,8 +97,8 @@ void HandoverPool::makeRoomLocked(std::uint64_t keep, std::uint64_t want) {
 
 std::expected<HandoverPool::Object, Error> HandoverPool::take(std::uint64_t bytes) {
   const std::uint64_t size = sizeClass(bytes);
-  // Never wait for the helper: it runs at idle priority and may have been preempted holding the
-  // lock. Then this loan is prepared here, as without a pool.
+  // Never wait for the helper: it may have been preempted holding the lock. Then this loan is
+  // prepared here, as without a pool.
   if (std::unique_lock lock(m_mutex, std::try_to_lock); lock && m_depth > 0 && size * m_depth <= m_maxBytes) {
     SizeClass& c = m_classes[size];
     c.lastUsed = std::chrono::steady_clock::now();
@@ -115,8 +115,12 @@ std::expected<HandoverPool::Object, Error> HandoverPool::take(std::uint64_t byte
     lock.unlock();
     m_wake.notify_one();
   }
+  // On the caller's thread, populating first costs as much as the faults of filling would, and
+  // commits pages the caller may never write: map lazily, the exact size when it is not a class
+  // the pool keeps.
   m_prepared.fetch_add(1, std::memory_order_relaxed);
-  return prepare(m_label, size);
+  const bool pooled = m_depth > 0 && size * m_depth <= m_maxBytes;
+  return prepare(m_label, pooled ? size : (bytes + kPage - 1) / kPage * kPage, false);
 }
 
 void HandoverPool::retire(const void* data, std::uint64_t size, UniqueFd fd) {
@@ -183,7 +187,7 @@ void HandoverPool::run() {
     }
     ++m_classes[size].preparing;
     lock.unlock();
-    auto o = prepare(m_label, size);
+    auto o = prepare(m_label, size, true);
     lock.lock();
     SizeClass& c = m_classes[size];
     --c.preparing;

@@ -63,9 +63,11 @@ class HandoverPool {
   // Stops the helper, unmaps what it had yet to unmap and drops every ready object.
   ~HandoverPool();
 
-  // An object of at least `bytes` (its size class): a ready one if one waits, else one prepared
-  // now on the caller's thread; either way the helper then prepares a replacement. The mapping
-  // covers the object's whole size. SystemError naming the step if the kernel refused.
+  // An object of at least `bytes` (its size class): a ready one if one waits, else one created
+  // now on the caller's thread and mapped lazily; either way the helper then prepares a
+  // replacement. A size the pool does not keep (depth times the class above maxBytes) gets an
+  // object of `bytes` rounded up to a page. The mapping covers the object's whole size.
+  // SystemError naming the step if the kernel refused.
   std::expected<Object, Error> take(std::uint64_t bytes);
   // Unmaps [data, data + size) and closes `fd` (if valid) on the helper thread.
   void retire(const void* data, std::uint64_t size, UniqueFd fd = {});
@@ -74,9 +76,10 @@ class HandoverPool {
   // The size an object for `bytes` gets: a multiple of 4 KiB, at most a quarter above `bytes`
   // (four classes per doubling), so that messages of similar sizes share objects.
   static std::uint64_t sizeClass(std::uint64_t bytes) noexcept;
-  // Creates, zero-fills and maps an object. Zero-filling with pwrite and then mapping with
-  // MAP_POPULATE costs about half of what a page fault per page does here.
-  static std::expected<Object, Error> prepare(const std::string& label, std::uint64_t size);
+  // Creates and maps an object. With `populate`, zero-fills it with pwrite and maps it with
+  // MAP_POPULATE, so that writing it takes no page fault (together about half of what a fault
+  // per page costs here); without, its pages come with the first write to each.
+  static std::expected<Object, Error> prepare(const std::string& label, std::uint64_t size, bool populate);
 
  private:
   struct SizeClass {

@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
   std::vector<double> t[kSteps];
   for (int round = 0; round < 11; ++round) {
     auto t0 = Clock::now();
-    auto o = ipcsync::HandoverPool::prepare("costs", size);
+    auto o = ipcsync::HandoverPool::prepare("costs", size, true);
     if (!o) {
       std::fprintf(stderr, "%s\n", o.error().message().c_str());
       return 1;

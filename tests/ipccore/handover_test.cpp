@@ -81,7 +81,7 @@ TEST(HandoverPoolTest, SizeClassesArePagesAndAtMostAQuarterAboveTheRequest) {
 }
 
 TEST(HandoverPoolTest, PreparedObjectsAreZeroMappedWritableAndNotYetSealedAgainstWriting) {
-  auto o = HandoverPool::prepare("pool-test", 256 * 1024);
+  auto o = HandoverPool::prepare("pool-test", 256 * 1024, true);
   ASSERT_TRUE(o) << o.error().message();
   EXPECT_EQ(o->size, 256u * 1024);
   for (std::uint64_t i = 0; i < o->size; ++i) ASSERT_EQ(o->data[i], std::byte{0}) << i;
@@ -105,9 +105,11 @@ TEST(HandoverPoolTest, TheHelperPreparesTheNextObjectAndUnmapsWhatIsRetired) {
   ASSERT_TRUE(second);
   EXPECT_EQ(pool.stats().taken, 1u);
   for (std::uint64_t i = 0; i < second->size; i += 4096) ASSERT_EQ(second->data[i], std::byte{0});
-  // A class larger than the budget allows is never kept, only prepared on demand.
-  auto huge = pool.take(16u << 20);
+  // A class larger than the budget allows is never kept, only made on demand, of the size asked
+  // for (to the page), not of its class.
+  auto huge = pool.take((16u << 20) + 1);
   ASSERT_TRUE(huge);
+  EXPECT_EQ(huge->size, (16u << 20) + 4096);
   // The helper maps replacements meanwhile, so look for these three objects by inode.
   std::vector<ino_t> retired;
   for (auto* o : {&*first, &*second, &*huge}) {
