@@ -51,7 +51,7 @@ Expected<AggregateTable> AggregateTable::prepare(Database& db, const std::string
   return AggregateTable(table, std::move(*select), std::move(*update), std::move(*insert), std::move(*remove));
 }
 
-Expected<Totals> AggregateTable::get(const Key& key) {
+Expected<Totals> AggregateTable::stored(const Key& key) {
   bindKey(m_select, 1, key);
   auto row = m_select.step();
   if (!row) return std::unexpected(row.error());
@@ -63,28 +63,52 @@ Expected<Totals> AggregateTable::get(const Key& key) {
   return t;
 }
 
-Expected<> AggregateTable::add(const Key& key, const Totals& delta, int sign) {
-  auto current = get(key);
+Expected<Totals> AggregateTable::get(const Key& key) {
+  auto current = stored(key);
   if (!current) return std::unexpected(current.error());
-  const bool existed = current->orders != 0;
-  Totals next = *current;
-  if (auto ok = accumulate(next, delta, sign); !ok)
+  if (auto it = m_pending.find(key); it != m_pending.end())
+    if (auto ok = accumulate(*current, it->second, +1); !ok)
+      return std::unexpected(withContext(ok.error(), m_table + " key " + describeKey(key)));
+  return *current;
+}
+
+Expected<> AggregateTable::add(const Key& key, const Totals& delta, int sign) {
+  if (auto ok = accumulate(m_pending[key], delta, sign); !ok)
     return std::unexpected(withContext(ok.error(), m_table + " key " + describeKey(key)));
-  if (next.orders < 0 || (next.orders == 0 && (next.units != 0 || next.revenueCents != 0)))
-    return fail(ErrorKind::Internal, m_table + " key " + describeKey(key) + " would hold " +
-                                         std::to_string(next.orders) + " orders, " + std::to_string(next.units) +
-                                         " units and " + std::to_string(next.revenueCents) +
-                                         " cents: the aggregates disagree with mining's copies (a bug; please report it)");
-  if (next.orders == 0) {
-    bindKey(m_remove, 1, key);
-    return m_remove.run();
+  return {};
+}
+
+Expected<> AggregateTable::flush() {
+  for (const auto& [key, delta] : m_pending) {
+    if (delta.orders == 0 && delta.units == 0 && delta.revenueCents == 0) continue;
+    auto current = stored(key);
+    if (!current) return std::unexpected(current.error());
+    const bool existed = current->orders != 0;
+    Totals next = *current;
+    if (auto ok = accumulate(next, delta, +1); !ok)
+      return std::unexpected(withContext(ok.error(), m_table + " key " + describeKey(key)));
+    if (next.orders < 0 || (next.orders == 0 && (next.units != 0 || next.revenueCents != 0)))
+      return fail(ErrorKind::Internal, m_table + " key " + describeKey(key) + " would hold " +
+                                           std::to_string(next.orders) + " orders, " + std::to_string(next.units) +
+                                           " units and " + std::to_string(next.revenueCents) +
+                                           " cents: the aggregates disagree with mining's copies (a bug; please report it)");
+    Expected<> written;
+    if (next.orders == 0) {
+      if (!existed) continue;
+      bindKey(m_remove, 1, key);
+      written = m_remove.run();
+    } else {
+      Statement& stmt = existed ? m_update : m_insert;
+      bindKey(stmt, 1, key);
+      stmt.bindInt(2, next.orders);
+      stmt.bindInt(3, next.units);
+      stmt.bindInt(4, next.revenueCents);
+      written = stmt.run();
+    }
+    if (!written) return written;
   }
-  Statement& stmt = existed ? m_update : m_insert;
-  bindKey(stmt, 1, key);
-  stmt.bindInt(2, next.orders);
-  stmt.bindInt(3, next.units);
-  stmt.bindInt(4, next.revenueCents);
-  return stmt.run();
+  m_pending.clear();
+  return {};
 }
 
 }  // namespace ipcsync::mining

@@ -1,5 +1,7 @@
 #include "sales_ledger.h"
 
+#include <map>
+
 #include "mining_schema.h"
 
 namespace ipcsync::mining {
@@ -19,6 +21,9 @@ struct SalesLedger::Statements {
   Statement findOrder, putOrder, deleteOrder;
   Statement dayOf;
   AggregateTable byRegion, byProduct, byCustomer, byDay;
+  // The day (kDaySql's answer) of each whole UTC day seen, by days since the epoch: orders of one
+  // change-set mostly share a few days, and asking SQLite for each costs a statement per order.
+  std::map<int64_t, Key> days;
 };
 
 SalesLedger::SalesLedger(std::unique_ptr<Statements> s) : m_s(std::move(s)) {}
@@ -59,6 +64,16 @@ Expected<SalesLedger> SalesLedger::prepare(Database& db) {
 
 Expected<Outcome> SalesLedger::apply(const Change& change, CrmTable table) {
   return table == CrmTable::Accounts ? applyAccount(change) : applyOrder(change);
+}
+
+Expected<> SalesLedger::flush() {
+  for (AggregateTable* t : {&m_s->byRegion, &m_s->byProduct, &m_s->byCustomer, &m_s->byDay})
+    if (auto ok = t->flush(); !ok) return ok;
+  return {};
+}
+
+void SalesLedger::discard() {
+  for (AggregateTable* t : {&m_s->byRegion, &m_s->byProduct, &m_s->byCustomer, &m_s->byDay}) t->discard();
 }
 
 Expected<std::optional<AccountRow>> SalesLedger::findAccount(int64_t id) {
@@ -102,14 +117,23 @@ Expected<> SalesLedger::contribute(const OrderRow& order, int sign) {
                     " overflows a 64-bit integer; mining cannot compute its revenue exactly; correct the source row");
   Key region;
   if (auto ok = regionOf(order.accountId, region); !ok) return ok;
-  Statement& day = m_s->dayOf;
-  day.bindInt(1, order.orderedAt);
-  auto row = day.step();
-  if (!row) return std::unexpected(row.error());
+  // kDaySql floors the microseconds to seconds; the date depends only on the whole day.
+  const int64_t seconds = order.orderedAt / 1000000 - (order.orderedAt % 1000000 < 0);
+  const int64_t dayNumber = seconds / 86400 - (seconds % 86400 < 0);
   Key dayKey;
-  if (*row) {
-    if (!day.columnIsNull(0)) dayKey = day.columnText(0);
-    day.reset();
+  if (auto known = m_s->days.find(dayNumber); known != m_s->days.end()) {
+    dayKey = known->second;
+  } else {
+    Statement& day = m_s->dayOf;
+    day.bindInt(1, order.orderedAt);
+    auto row = day.step();
+    if (!row) return std::unexpected(row.error());
+    if (*row) {
+      if (!day.columnIsNull(0)) dayKey = day.columnText(0);
+      day.reset();
+    }
+    if (m_s->days.size() >= 4096) m_s->days.clear();
+    m_s->days.emplace(dayNumber, dayKey);
   }
   if (auto ok = m_s->byRegion.add(region, delta, sign); !ok) return ok;
   if (auto ok = m_s->byProduct.add(Key{order.product}, delta, sign); !ok) return ok;

@@ -1,6 +1,6 @@
 // Applies single CRM changes to mining's copies (accounts, orders) and moves the aggregates by the
 // difference, so that after every change each aggregate table equals its GROUP BY over the copies
-// (docs/plugins/mining.md gives the SQL). Runs inside the caller's transaction; on an error the
+// (docs/plugins/mining.md gives the SQL) once flush() has run. Runs inside the caller's transaction; on an error the
 // caller must roll back, since the copies and aggregates may be half-changed.
 #pragma once
 
@@ -34,8 +34,13 @@ class SalesLedger {
   SalesLedger(SalesLedger&&) noexcept;
   SalesLedger& operator=(SalesLedger&&) noexcept;
 
-  // Applies one change of `table` (already checked by classify()).
+  // Applies one change of `table` (already checked by classify()). The aggregates' part stays
+  // pending until flush().
   Expected<Outcome> apply(const Change& change, CrmTable table);
+  // Writes the aggregates' pending deltas; call before committing. On an error, roll back.
+  Expected<> flush();
+  // Forgets pending deltas (after a rollback).
+  void discard();
 
  private:
   struct Statements;

@@ -66,6 +66,7 @@ Expected<uint64_t> Store::lastApplied(const std::string& route) {
 
 Expected<> Store::begin() {
   if (m_open) return fail(ErrorKind::Internal, "a transaction is already open (a bug; please report it)");
+  m_ledger.discard();
   if (auto ok = m_db.exec("BEGIN IMMEDIATE"); !ok) return ok;
   m_open = true;
   return {};
@@ -73,6 +74,7 @@ Expected<> Store::begin() {
 
 Expected<> Store::commit(const std::string& route, uint64_t sequence, const std::string& origin, int64_t commitTimeUs) {
   if (!m_open) return fail(ErrorKind::Internal, "commit without an open transaction (a bug; please report it)");
+  if (auto ok = m_ledger.flush(); !ok) return ok;
   m_record.bindText(1, route);
   m_record.bindInt(2, static_cast<int64_t>(sequence));
   m_record.bindText(3, origin);
@@ -84,6 +86,7 @@ Expected<> Store::commit(const std::string& route, uint64_t sequence, const std:
 }
 
 void Store::rollback() {
+  m_ledger.discard();
   if (!m_open) return;
   (void)m_db.exec("ROLLBACK");
   m_open = false;
