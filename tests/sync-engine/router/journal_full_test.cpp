@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <fstream>
+#include <sstream>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -72,7 +74,24 @@ TEST_F(SyncE2eTest, FullJournalHoldsTheSourceBackWithBoundedMemoryAndLosesNothin
     for (const auto& src : s["sources"])
       if (src["instance"] == "crm") mostHeld = std::max(mostHeld, src.value("held_bytes", std::uint64_t{0}));
   }
-  std::this_thread::sleep_for(500ms);
+  // How busy the sync engine is while it waits for room (printed, not asserted).
+  const auto cpuTicks = [&] {
+    std::ifstream in("/proc/" + std::to_string(syncPid) + "/stat");
+    std::string stat;
+    std::getline(in, stat);
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+    std::string f;
+    long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && fields >> f; ++i) {
+      if (i == 14) utime = std::stol(f);
+      if (i == 15) stime = std::stol(f);
+    }
+    return utime + stime;
+  };
+  const long ticksBefore = cpuTicks();
+  std::this_thread::sleep_for(1000ms);
+  std::printf("sync engine CPU while the journal is full and nothing is written: %ld%%\n",
+              (cpuTicks() - ticksBefore) * 100 / sysconf(_SC_CLK_TCK));
   auto full = readJson(statusPath());
   const long rssAfter = residentKib(syncPid);
   std::printf("sync engine RSS %ld KiB when the journal filled, %ld KiB after %d KiB more were written; at most %llu "
