@@ -107,7 +107,7 @@ JournalPanel::JournalPanel(QWidget* parent)
         c != RoutesModel::kLag)
       m_cursorsView->hideColumn(c);
   // The list names each conflict; its values are side by side in the detail pane beside it (the
-  // JSON as parked stays in the model, and in the tool-tips of the detail's cells).
+  // JSON as parked stays in the model, and shows in the key's tool-tip).
   m_conflictsView->hideColumn(ConflictsModel::kSource);
   m_conflictsView->hideColumn(ConflictsModel::kTarget);
   m_conflictsView->setSelectionMode(QAbstractItemView::SingleSelection);

@@ -64,6 +64,7 @@ QVariant ConflictsModel::cell(const ConflictRow& c, int column, int role) const 
       switch (column) {
         case kRoute: return QStringLiteral("%1 → %2 (from %3, journal sequence %4)").arg(c.route, c.subscriber, c.origin).arg(c.sequence);
         case kTable: return QStringLiteral("%1 (%2)").arg(c.table, c.kind);
+        case kKey: return QStringLiteral("source values as parked: %1\ntarget values as parked: %2").arg(c.sourceJson, c.targetJson);
         case kSource: return c.sourceJson;
         case kTarget: return c.targetJson;
         default: return {};
