@@ -5,12 +5,14 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 
-#include <sqlite3.h>
-
 #include <algorithm>
 #include <cstdint>
+#include <expected>
 #include <optional>
 #include <set>
+#include <string>
+
+#include "ipcsync/plugin_sdk/changeset.h"
 
 namespace ipcsync::admin {
 namespace {
@@ -23,18 +25,18 @@ QJsonObject objectOf(const QString& json) {
 bool rowPresent(const QString& json) { return QJsonDocument::fromJson(json.toUtf8()).isObject(); }
 
 // Values as the crm plugin writes them into the JSON (BLOBs as {"$blob": hex}).
-QJsonValue jsonOf(sqlite3_value* v) {
-  if (!v) return QJsonValue(QJsonValue::Undefined);
-  switch (sqlite3_value_type(v)) {
-    case SQLITE_INTEGER: return QJsonValue(static_cast<qint64>(sqlite3_value_int64(v)));
-    case SQLITE_FLOAT: return QJsonValue(sqlite3_value_double(v));
-    case SQLITE_TEXT:
-      return QJsonValue(QString::fromUtf8(reinterpret_cast<const char*>(sqlite3_value_text(v)), sqlite3_value_bytes(v)));
-    case SQLITE_BLOB: {
-      const QByteArray bytes(static_cast<const char*>(sqlite3_value_blob(v)), sqlite3_value_bytes(v));
+QJsonValue jsonOf(const ipcsync_value& v) {
+  switch (v.type) {
+    case IPCSYNC_VALUE_INTEGER: return QJsonValue(static_cast<qint64>(v.integer));
+    case IPCSYNC_VALUE_FLOAT: return QJsonValue(v.real);
+    case IPCSYNC_VALUE_TEXT:
+      return QJsonValue(QString::fromUtf8(static_cast<const char*>(v.bytes), static_cast<qsizetype>(v.size)));
+    case IPCSYNC_VALUE_BLOB: {
+      const QByteArray bytes(static_cast<const char*>(v.bytes), static_cast<qsizetype>(v.size));
       return QJsonObject{{QStringLiteral("$blob"), QString::fromLatin1(bytes.toHex())}};
     }
-    default: return QJsonValue(QJsonValue::Null);
+    case IPCSYNC_VALUE_NULL: return QJsonValue(QJsonValue::Null);
+    default: return QJsonValue(QJsonValue::Undefined);
   }
 }
 
@@ -50,66 +52,29 @@ struct Decoded {
   std::vector<QJsonValue> oldV, newV;
 };
 
-// Whether `bytes` starts with a whole table header: 'T' (or 'P'), the column count as a varint,
-// one primary-key flag per column and a NUL-terminated table name. SQLite's changeset iterator
-// (3.40) never returns on a header cut short, so the console checks it before handing it over.
-bool wholeTableHeader(const unsigned char* bytes, std::size_t size) {
-  if (size < 4 || (bytes[0] != 'T' && bytes[0] != 'P')) return false;
-  std::size_t at = 1;
-  std::uint64_t columns = 0;
-  for (int i = 0;; ++i) {  // SQLite's varint: 7 bits a byte, high bit set on all but the last
-    if (at >= size || i == 9) return false;
-    columns = (columns << 7) | (bytes[at] & 0x7f);
-    if ((bytes[at++] & 0x80) == 0) break;
-  }
-  if (columns == 0 || columns > 32767 || size - at <= columns) return false;
-  at += columns;
-  for (; at < size; ++at)
-    if (bytes[at] == 0) return true;
-  return false;
-}
-
+// The first change of `change`, through the plugin SDK's reader, which checks the whole structure
+// first (SQLite 3.40's own iterator never returns on a table header cut short).
 std::optional<Decoded> decode(const void* change, std::size_t size, QString& note) {
   if (!change || size == 0) {
     note = QStringLiteral("the parked change is empty, so the base values are unknown");
     return std::nullopt;
   }
-  if (size > static_cast<std::size_t>(INT32_MAX) || !wholeTableHeader(static_cast<const unsigned char*>(change), size)) {
-    note = QStringLiteral("the parked change is not a changeset (its table header is cut short or malformed), so the "
-                          "base values are unknown");
-    return std::nullopt;
-  }
-  sqlite3_changeset_iter* it = nullptr;
-  int rc = sqlite3changeset_start(&it, static_cast<int>(size), const_cast<void*>(change));
-  struct Finalize {
-    sqlite3_changeset_iter* it;
-    ~Finalize() {
-      if (it) sqlite3changeset_finalize(it);
-    }
-  } finalize{it};
-  if (rc == SQLITE_OK) rc = sqlite3changeset_next(it);
-  if (rc != SQLITE_ROW) {
-    note = QStringLiteral("the parked change could not be decoded (%1), so the base values are unknown")
-               .arg(QString::fromUtf8(sqlite3_errstr(rc == SQLITE_DONE ? SQLITE_CORRUPT : rc)));
+  auto reader = plugin_sdk::ChangesetReader::open({static_cast<const unsigned char*>(change), size});
+  ipcsync_change c{};
+  c.struct_size = sizeof c;
+  std::expected<bool, std::string> got = reader ? reader->next(c) : std::unexpected(reader.error());
+  if (!got || !*got || c.column_count <= 0) {
+    note = QStringLiteral("the parked change is not a changeset SQLite can read (%1), so the base values are unknown")
+               .arg(!got ? QString::fromStdString(got.error()) : QStringLiteral("it holds no change"));
     return std::nullopt;
   }
   Decoded d;
-  const char* table = nullptr;
-  int columns = 0, indirect = 0;
-  unsigned char* pk = nullptr;
-  if (sqlite3changeset_op(it, &table, &columns, &d.op, &indirect) != SQLITE_OK ||
-      sqlite3changeset_pk(it, &pk, &columns) != SQLITE_OK || columns <= 0) {
-    note = QStringLiteral("the parked change could not be decoded, so the base values are unknown");
-    return std::nullopt;
-  }
-  for (int i = 0; i < columns; ++i) {
-    d.pk.push_back(pk[i] != 0);
-    sqlite3_value* v = nullptr;
-    if (d.op != SQLITE_INSERT && sqlite3changeset_old(it, i, &v) == SQLITE_OK) d.oldV.push_back(jsonOf(v));
-    else d.oldV.emplace_back(QJsonValue::Undefined);
-    v = nullptr;
-    if (d.op != SQLITE_DELETE && sqlite3changeset_new(it, i, &v) == SQLITE_OK) d.newV.push_back(jsonOf(v));
-    else d.newV.emplace_back(QJsonValue::Undefined);
+  d.op = c.op;
+  for (int i = 0; i < c.column_count; ++i) {
+    const auto u = static_cast<std::size_t>(i);
+    d.pk.push_back(c.primary_key[u] != 0);
+    d.oldV.push_back(c.old_values ? jsonOf(c.old_values[u]) : QJsonValue(QJsonValue::Undefined));
+    d.newV.push_back(c.new_values ? jsonOf(c.new_values[u]) : QJsonValue(QJsonValue::Undefined));
   }
   return d;
 }
@@ -152,10 +117,10 @@ ConflictSides sideBySide(const QString& keyJson, const QString& sourceJson, cons
   std::vector<const QJsonObject*> pool(static_cast<std::size_t>(n), nullptr);
   for (int i = 0; i < n; ++i) {
     const auto u = static_cast<std::size_t>(i);
-    const bool insert = d->op == SQLITE_INSERT;
-    probe[u] = insert || (d->op == SQLITE_UPDATE && !d->pk[u]) ? d->newV[u] : d->oldV[u];
+    const bool insert = d->op == IPCSYNC_OP_INSERT;
+    probe[u] = insert || (d->op == IPCSYNC_OP_UPDATE && !d->pk[u]) ? d->newV[u] : d->oldV[u];
     if (probe[u].isUndefined()) continue;  // an UPDATE's unchanged column: not in the change
-    pool[u] = d->pk[u] ? &key : d->op == SQLITE_DELETE ? &target : &source;
+    pool[u] = d->pk[u] ? &key : d->op == IPCSYNC_OP_DELETE ? &target : &source;
   }
   std::set<QString> taken;
   auto free = [&](const QJsonObject& obj, int i) {
@@ -212,7 +177,7 @@ ConflictSides sideBySide(const QString& keyJson, const QString& sourceJson, cons
     const bool changes = !c.source.isUndefined();
     c.sourceChanged = changes && !c.key && !c.base.isUndefined() && !same(c.base, c.source);
     c.targetChanged = hasTarget && !c.base.isUndefined() && !c.target.isUndefined() && !same(c.base, c.target);
-    if (d && d->op == SQLITE_DELETE) c.differs = c.targetChanged;
+    if (d && d->op == IPCSYNC_OP_DELETE) c.differs = c.targetChanged;
     else if (changes && !c.key) c.differs = !hasTarget || !same(c.source, c.target);
   };
   for (bool keyPass : {true, false}) {
@@ -251,7 +216,7 @@ ConflictSides sideBySide(const QString& keyJson, const QString& sourceJson, cons
     finish(c);
     add(std::move(c));
   }
-  if (d) out.op = d->op == SQLITE_INSERT ? QStringLiteral("INSERT") : d->op == SQLITE_UPDATE ? QStringLiteral("UPDATE") : QStringLiteral("DELETE");
+  if (d) out.op = d->op == IPCSYNC_OP_INSERT ? QStringLiteral("INSERT") : d->op == IPCSYNC_OP_UPDATE ? QStringLiteral("UPDATE") : QStringLiteral("DELETE");
   if (unnamed > 0)
     out.note = QStringLiteral("%1 value(s) of the change could not be matched to a column name (equal values, or a "
                               "column the JSON does not name); they are shown by position")

@@ -5,7 +5,8 @@
 // DELETE), target_json (the target's row when the conflict was parked, "null" if it had none) and
 // the change itself as a one-change SQLite changeset. The changeset holds the source's OLD values
 // (the base both sides started from: for an UPDATE only the key and the changed columns) and its
-// new values, by column index; it names no columns. sideBySide() decodes it and gives each value
+// new values, by column index; it names no columns. sideBySide() decodes it (with the plugin SDK's
+// ChangesetReader, which refuses a malformed changeset before SQLite walks it) and gives each value
 // its column name by matching values against the JSON (key columns against key_json, new values
 // against source_json, a DELETE's old values against target_json), then pairing a last unmatched
 // value with a last unmatched name. A value that cannot be named unambiguously keeps its index
