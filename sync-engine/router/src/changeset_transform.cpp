@@ -70,6 +70,17 @@ std::vector<std::string> ChangesetTransform::sourceTables() const {
   return out;
 }
 
+bool ChangesetTransform::passesThrough(std::span<const std::string> tables) const {
+  if (tables.empty()) return false;
+  for (const auto& name : tables) {
+    auto t = std::find_if(m_tables.begin(), m_tables.end(), [&](const Table& x) { return x.source == name; });
+    if (t == m_tables.end() || t->filter || t->target != t->source ||
+        std::find(t->travels.begin(), t->travels.end(), 0) != t->travels.end())
+      return false;
+  }
+  return true;
+}
+
 std::expected<TransformOutput, std::string> ChangesetTransform::apply(std::span<const std::vector<unsigned char>> pieces) {
   TransformOutput out;
   plugin_sdk::ChangesetWriter writer;

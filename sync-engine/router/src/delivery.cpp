@@ -137,6 +137,7 @@ void Router::Impl::takeSnapshot(DeliveryState& d, Link& source, Link& subscriber
   const std::uint64_t head = use->head;
   std::vector<std::vector<unsigned char>> pieces;
   std::uint64_t floor = UINT64_MAX;
+  d.snapshotTableFloors.clear();
   for (const auto& table : d.transform->sourceTables()) {
     snapshot = SnapshotCollect{source.instance, d.plan.route, {}};
     auto reply = call(source, wire::Kind::Snapshot,
@@ -152,6 +153,7 @@ void Router::Impl::takeSnapshot(DeliveryState& d, Link& source, Link& subscriber
     auto done = wire::decode<wire::SnapshotDone>(reply->frame);
     if (!done) return;
     floor = std::min(floor, done->asOf);
+    d.snapshotTableFloors[table] = done->asOf;
     for (auto& p : collected) pieces.push_back(std::move(p));
   }
   auto out = d.transform->apply(pieces);
@@ -214,6 +216,42 @@ bool Router::Impl::deliver(DeliveryState& d) {
     const bool inSnapshot = d.snapshotFloor && x.origin == d.plan.source && x.originSequence <= *d.snapshotFloor;
     return travels(d.plan, x) && !inSnapshot;
   };
+  // An entry's change-set for the subscriber. On a route that carries its tables as they are, the
+  // journaled bytes (pieces are whole changes, so they concatenate) go without being decoded and
+  // encoded again; the entry's table list comes from its own changes, read when it was captured.
+  const auto transformed = [&](const JournalEntry& x) -> std::expected<std::vector<unsigned char>, std::string> {
+    if (!d.snapshotTableFloors.empty() && x.origin == d.plan.source) {
+      // Between the first and the last table's snapshot: without the tables whose snapshot has it.
+      std::vector<TableRule> rules;
+      bool partly = false;
+      if (d.plan.rules.empty())
+        for (const auto& t : d.transform->sourceTables()) rules.push_back(TableRule{.table = t});
+      else
+        rules = d.plan.rules;
+      std::erase_if(rules, [&](const TableRule& r) {
+        const auto f = d.snapshotTableFloors.find(r.table);
+        const bool inIt = f != d.snapshotTableFloors.end() && x.originSequence <= f->second;
+        partly |= inIt;
+        return inIt;
+      });
+      if (partly) {
+        if (rules.empty()) return std::vector<unsigned char>{};
+        auto narrower = ChangesetTransform::create(rules, links.at(d.plan.source).schemas, sub.schemas);
+        if (!narrower) return std::unexpected(narrower.error());
+        auto out = narrower->apply(x.pieces);
+        if (!out) return std::unexpected(out.error());
+        return std::move(out->changeset);
+      }
+    }
+    if (d.transform->passesThrough(x.tables)) {
+      std::vector<unsigned char> all;
+      for (const auto& p : x.pieces) all.insert(all.end(), p.begin(), p.end());
+      return all;
+    }
+    auto out = d.transform->apply(x.pieces);
+    if (!out) return std::unexpected(out.error());
+    return std::move(out->changeset);
+  };
   const std::uint64_t pieceBytes = options.topology.journal.pieceBytes;
   for (std::size_t next = 0; next < entries->size();) {
     if (stopping || fatal || !sub.session) break;
@@ -231,22 +269,22 @@ bool Router::Impl::deliver(DeliveryState& d) {
     const JournalEntry* last = &e;
     std::uint64_t through = e.sequence;
     std::size_t members = 1;
-    auto out = d.transform->apply(e.pieces);
+    auto out = transformed(e);
     if (!out) {
       failure = "cannot transform: " + out.error();
       quarantine = true;
-    } else if (out->changeset.empty()) {
+    } else if (out->empty()) {
       d.skippedThrough = e.sequence;  // nothing of it travels here
       continue;
-    } else if (out->changeset.size() > pieceBytes) {
-      pieces = split(out->changeset, pieceBytes, failure);
+    } else if (out->size() > pieceBytes) {
+      pieces = split(*out, pieceBytes, failure);
       quarantine = pieces.empty();
     } else {
       // Batching: consecutive entries of the same origin and provenance share one Apply while the
       // change-set stays within one piece. The subscriber applies it as one transaction recorded
       // under the last entry's sequence, so it takes effect whole or not at all, exactly once; a
       // change-set is a sequence of table sections, so the entries' change-sets concatenate.
-      std::vector<unsigned char> batch = std::move(out->changeset);
+      std::vector<unsigned char> batch = std::move(*out);
       if (e.sequence > d.singlesThrough) {
         const auto provenance = appliedProvenance(d.plan, e);
         while (next < entries->size()) {
@@ -257,12 +295,12 @@ bool Router::Impl::deliver(DeliveryState& d) {
             continue;
           }
           if (f.origin != e.origin || appliedProvenance(d.plan, f) != provenance) break;
-          auto more = d.transform->apply(f.pieces);
+          auto more = transformed(f);
           if (!more) break;  // quarantined on its own, next
-          if (batch.size() + more->changeset.size() > pieceBytes) break;
-          batch.insert(batch.end(), more->changeset.begin(), more->changeset.end());
+          if (batch.size() + more->size() > pieceBytes) break;
+          batch.insert(batch.end(), more->begin(), more->end());
           through = f.sequence;
-          if (!more->changeset.empty()) {
+          if (!more->empty()) {
             last = &f;
             ++members;
           }

@@ -62,6 +62,10 @@ struct DeliveryState {
   std::uint64_t skippedThrough = 0;  // entries not travelling, passed but not yet written as cursor
   // Snapshot: entries of the source with originSequence <= floor are in the snapshot already.
   std::optional<std::uint64_t> snapshotFloor;
+  // Each table's own snapshot point (its as_of). Tables are snapshotted one after another, so an
+  // entry of the source above snapshotFloor may hold changes to a table whose snapshot, taken
+  // later, already has them: it travels without that table.
+  std::map<std::string, std::uint64_t> snapshotTableFloors;
   bool snapshotChecked = false;
   // Retries of the entry at the head.
   std::uint64_t failingSequence = 0;

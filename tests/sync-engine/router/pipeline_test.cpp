@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "ipcsync/sync/changeset_transform.h"
 #include "ipcsync/sync/journal.h"
 #include "sync_fixture.h"
 
@@ -88,6 +89,38 @@ std::string miningBeside(const std::filesystem::path& crm, const std::filesystem
 }
 
 class PipelineTest : public SyncE2eTest {};
+
+// Which routes may skip decoding and encoding: only one that carries every table the entry
+// touches as it is.
+TEST(PassThroughTest, OnlyTablesCarriedAsTheyAreMayPassThrough) {
+  SchemaMap both;
+  for (const char* sql : {"CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT, region TEXT)",
+                          "CREATE TABLE orders (id INTEGER PRIMARY KEY, quantity INTEGER)"}) {
+    const std::string name = std::string(sql).substr(13, std::string(sql).find(' ', 13) - 13);
+    auto schema = schemaFromSql(name, sql);
+    ASSERT_TRUE(schema) << schema.error();
+    schema->produces = schema->accepts = true;
+    both[name] = *schema;
+  }
+  const std::vector<std::string> accounts{"accounts"}, orders{"orders"}, bothTables{"accounts", "orders"};
+  auto plain = ChangesetTransform::create(std::vector<TableRule>{}, both, both);
+  ASSERT_TRUE(plain) << plain.error();
+  EXPECT_TRUE(plain->passesThrough(bothTables));
+  EXPECT_FALSE(plain->passesThrough(std::vector<std::string>{}));
+  EXPECT_FALSE(plain->passesThrough(std::vector<std::string>{"contacts"}));
+  for (const TableRule& rule : {TableRule{.table = "accounts", .excludeColumns = {"region"}},
+                                TableRule{.table = "accounts", .includeColumns = {"id", "name"}},
+                                TableRule{.table = "accounts", .rowFilter = "region = 'north'"}}) {
+    auto t = ChangesetTransform::create(std::vector<TableRule>{rule, TableRule{.table = "orders"}}, both, both);
+    ASSERT_TRUE(t) << t.error();
+    EXPECT_FALSE(t->passesThrough(accounts));
+    EXPECT_FALSE(t->passesThrough(bothTables));
+    EXPECT_TRUE(t->passesThrough(orders));
+  }
+  auto onlyOrders = ChangesetTransform::create(std::vector<TableRule>{TableRule{.table = "orders"}}, both, both);
+  ASSERT_TRUE(onlyOrders) << onlyOrders.error();
+  EXPECT_FALSE(onlyOrders->passesThrough(bothTables)) << "accounts must be dropped, which needs decoding";
+}
 
 TEST_F(PipelineTest, BatchedBacklogKeepsOrderAndAppliesEveryChangeOnceAcrossAKilledSubscriber) {
   auto crm = startHost("crm", "crm");

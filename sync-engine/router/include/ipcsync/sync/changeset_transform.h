@@ -80,6 +80,11 @@ class ChangesetTransform {
   // The source tables this transform carries (for Journal::read's table filter).
   std::vector<std::string> sourceTables() const;
 
+  // True when every one of `tables` (at least one) is carried as it is: no row filter, every
+  // column travels, no rename. A change-set touching only such tables needs no transforming: its
+  // bytes pass through (the subscriber still checks them against its own schema).
+  bool passesThrough(std::span<const std::string> tables) const;
+
   ChangesetTransform(ChangesetTransform&&) noexcept;
   ChangesetTransform& operator=(ChangesetTransform&&) noexcept;
   ~ChangesetTransform();
