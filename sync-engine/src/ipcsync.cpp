@@ -56,6 +56,33 @@ std::string text(const nlohmann::json& j, const char* key, const std::string& no
 
 // The supervisor's plugins.json (instances and the sync engine) and, if the sync engine runs,
 // its sync.json (per route and subscriber: lag and throughput), both beside the engine's socket.
+// The journal's use, and every source it holds back, from sync.json.
+void printJournal(const nlohmann::json& sync) {
+  if (!sync.contains("journal") || !sync["journal"].is_object()) return;
+  const auto& j = sync["journal"];
+  const auto number = [](const nlohmann::json& o, const char* key) {
+    return o.contains(key) && o[key].is_number_unsigned() ? o[key].get<std::uint64_t>() : 0;
+  };
+  const auto flag = [](const nlohmann::json& o, const char* key) { return o.contains(key) && o[key].is_boolean() && o[key].get<bool>(); };
+  std::printf("\njournal %s: %s of %s, %llu change-sets, head %llu%s\n", text(j, "path").c_str(),
+              human(number(j, "bytes")).c_str(), human(number(j, "max_bytes")).c_str(),
+              static_cast<unsigned long long>(number(j, "entries")), static_cast<unsigned long long>(number(j, "head")),
+              flag(j, "full")          ? "  FULL: sources are held back until a subscriber catches up"
+              : flag(j, "nearly_full") ? "  NEARLY FULL: a subscriber is behind"
+                                       : "");
+  if (!sync.contains("sources")) return;
+  for (const auto& s : sync["sources"]) {
+    if (!flag(s, "held_back") && number(s, "dropped_while_full") == 0 && number(s, "oversized_changeset") == 0) continue;
+    std::printf("  source %s: %s, %s waiting in memory, %llu change-set(s) left with the source to send again",
+                text(s, "instance").c_str(), flag(s, "held_back") ? "HELD BACK" : "no longer held back",
+                human(number(s, "held_bytes")).c_str(), static_cast<unsigned long long>(number(s, "dropped_while_full")));
+    if (const auto big = number(s, "oversized_changeset"))
+      std::printf("; change-set %llu is larger than the whole journal: raise journal.max_bytes",
+                  static_cast<unsigned long long>(big));
+    std::printf("\n");
+  }
+}
+
 void printSupervision(const fs::path& runtimeDir) {
   if (const auto doc = ipcsync::readStateFile(runtimeDir / "plugins.json")) {
     std::printf("\n%-16s %-10s %-11s %8s %8s  %s\n", "PLUGIN INSTANCE", "LIBRARY", "STATE", "PID", "RESTARTS", "MESSAGE");
@@ -92,6 +119,7 @@ void printSupervision(const fs::path& runtimeDir) {
       std::printf("%-20s %-12s %-12s %10s %9s %12s %10s %7s\n", text(r, "route").c_str(), text(r, "source").c_str(),
                   text(r, "subscriber").c_str(), text(r, "lag_changesets").c_str(), rate(r, "lag_ms").c_str(),
                   rate(r, "applied_per_s").c_str(), rate(r, "rows_per_s").c_str(), text(r, "errors").c_str());
+    printJournal(*sync);
   }
 }
 
