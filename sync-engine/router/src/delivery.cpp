@@ -457,20 +457,22 @@ void Router::Impl::operatorRequests() {
         if (outcome == Outcome::Failed) failure = error.message;
       }
     }
-    if (auto r = journal->removeDeadLetter(l.id); !r) {
-      spdlog::warn("journal: {}", r.error().message);
-      continue;
-    }
     if (failure.empty()) {
-      spdlog::info("dead letter #{} (route '{}', sequence {}) replayed to '{}'", l.id, l.route, l.sequence, l.subscriber);
+      if (auto r = journal->removeDeadLetter(l.id); !r) spdlog::warn("journal: {}", r.error().message);
+      else spdlog::info("dead letter #{} (route '{}', sequence {}) replayed to '{}'", l.id, l.route, l.sequence, l.subscriber);
       continue;
     }
+    // Failed again: the same letter (same id, for the operator) is updated in place, so a crash
+    // here can never lose it and let retention drop its change-set.
     DeadLetter again = l;
     again.attempts = l.attempts + 1;
     again.error = failure;
     again.failedAtUs = nowUs();
     again.replayRequested = false;
-    (void)journal->addDeadLetter(again);
+    if (auto r = journal->addDeadLetter(again); !r) {
+      spdlog::warn("journal: {}", r.error().message);
+      continue;
+    }
     spdlog::error("dead letter #{} (route '{}', sequence {}) failed again on '{}': {}", l.id, l.route, l.sequence,
                   l.subscriber, failure);
   }

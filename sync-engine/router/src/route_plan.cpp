@@ -46,6 +46,10 @@ std::expected<std::vector<Delivery>, std::string> planDeliveries(const Topology&
         back.subscriber = r.from;
         back.rules = reverseRules(r.tables);
         back.snapshot = false;
+        // The policy names the route's ends, not each delivery's: "source" is the route's `from`
+        // in both directions, so the reverse delivery's source (the route's target) must lose.
+        if (r.conflict == ConflictPolicy::SourceWins) back.conflict = ConflictPolicy::TargetWins;
+        else if (r.conflict == ConflictPolicy::TargetWins) back.conflict = ConflictPolicy::SourceWins;
         plan.push_back(std::move(back));
       }
     }

@@ -163,12 +163,10 @@ TEST_F(ConflictPolicyTest, MirroredPoliciesOnTheTwoDirectionsConvergeOnTheRouteS
   EXPECT_EQ(rows("crm2"), "1|crm|2000\n");
 }
 
-// On a bidirectional route the reverse delivery (crm2 -> crm) runs with the same policy, so
-// "source" is each delivery's own source: with source_wins both sides take the other's row and
-// the replicas end swapped; with target_wins both keep their own. What a user expects, and what
-// this test asks for, is the route's `from` winning on both sides. Disabled until route_plan.cpp
-// gives the reverse delivery the mirrored policy (reported with the diff).
-TEST_F(ConflictPolicyTest, DISABLED_BidirectionalSourceWinsLeavesBothReplicasWithTheRouteSourcesRow) {
+// On a bidirectional route "source" is the route's `from` in both directions: with source_wins
+// crm's row wins on both sides. (The reverse delivery crm2 -> crm once ran with the same policy,
+// so each side took the other's row and the replicas ended swapped.)
+TEST_F(ConflictPolicyTest, BidirectionalSourceWinsLeavesBothReplicasWithTheRouteSourcesRow) {
   startPair("source_wins", true);
   concurrently("UPDATE accounts SET name = 'crm', updated_at = 2000 WHERE id = 1;",
                "UPDATE accounts SET name = 'crm2', updated_at = 3000 WHERE id = 1;");

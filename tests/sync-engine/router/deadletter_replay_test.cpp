@@ -91,12 +91,10 @@ TEST_F(SyncDaemonTest, DeadLetterReplayedAfterTheFixIsAppliedExactlyOnce) {
   EXPECT_EQ(routeStatus("pair", "crm2")["duplicates"], 0) << syncStatus().dump(1);
 }
 
-// A replay that fails again should leave the same letter (same id, one more attempt) for the
-// operator to retry. Today operatorRequests() (delivery.cpp) removes the letter and records a new
-// one: the id the operator just used is gone, and a kill between the two loses the letter (and
-// with it the pin that keeps the change-set from being pruned). Disabled until that is changed
-// (reported with the diff).
-TEST_F(SyncDaemonTest, DISABLED_AReplayThatFailsAgainKeepsTheLetterAndItsId) {
+// A replay that fails again leaves the same letter (same id, one more attempt) for the operator to
+// retry. (It used to be removed and recorded anew: the id the operator had just used was gone, and
+// a kill between the two lost the letter and with it the pin that keeps its change-set in the journal.)
+TEST_F(SyncDaemonTest, AReplayThatFailsAgainKeepsTheLetterAndItsId) {
   writeConfig({{"crm", "crm"}, {"crm2", "crm"}},
               "  - name: pair\n    from: crm\n    to: crm2\n    tables: [accounts]\n    max_retries: 1\n");
   ASSERT_TRUE(startDaemon());

@@ -27,6 +27,21 @@ TEST(RoutePlanTest, BidirectionalRouteAddsAReverseDeliveryWithRenamesInverted) {
   EXPECT_EQ((*plan)[1].rules[0].renameTo, "accounts");
 }
 
+TEST(RoutePlanTest, TheReverseDeliveryMirrorsSourceAndTargetWinsSoTheRoutesFromWinsAtBothEnds) {
+  for (const auto& [policy, reverse] : {std::pair{ConflictPolicy::SourceWins, ConflictPolicy::TargetWins},
+                                        std::pair{ConflictPolicy::TargetWins, ConflictPolicy::SourceWins},
+                                        std::pair{ConflictPolicy::Park, ConflictPolicy::Park}}) {
+    Topology t;
+    t.routes.push_back({.name = "r", .from = "crm", .to = {"crm2"}, .tables = {{.table = "accounts"}},
+                        .bidirectional = true, .conflict = policy});
+    auto plan = planDeliveries(t);
+    ASSERT_TRUE(plan) << plan.error();
+    ASSERT_EQ(plan->size(), 2u);
+    EXPECT_EQ((*plan)[0].conflict, policy);
+    EXPECT_EQ((*plan)[1].conflict, reverse);
+  }
+}
+
 TEST(RoutePlanTest, EntriesNeverReturnToAnInstanceTheyPassedAroundACycle) {
   Topology t;
   t.routes.push_back({.name = "ab", .from = "a", .to = {"b"}});

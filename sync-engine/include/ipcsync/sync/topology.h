@@ -37,7 +37,7 @@ struct RouteConfig {
   std::string from;                 // plugin instance that produces
   std::vector<std::string> to;      // one or more instances that accept
   std::vector<TableRule> tables;    // empty: every table the source produces and each target accepts
-  bool bidirectional = false;       // also carries the targets' changes back (same rules, reversed)
+  bool bidirectional = false;       // also carries the targets' changes back (same rules, reversed; source/target wins mirrored)
   ConflictPolicy conflict = ConflictPolicy::SourceWins;
   std::string timestampColumn;      // required for LastWriterWins
   bool snapshot = false;            // load the source tables first, then stream
@@ -50,7 +50,7 @@ enum class Durability { Full, Normal, Off };  // SQLite synchronous=FULL / NORMA
 struct JournalConfig {
   std::filesystem::path path;                      // empty: <state dir>/journal.db
   Durability durability = Durability::Normal;
-  std::chrono::milliseconds groupCommit{2};        // longest a change-set waits for others to share its commit
+  std::chrono::milliseconds groupCommit{0};        // longest a change-set waits for others to share its commit (0: none)
   std::uint32_t groupCommitMax = 256;              // most change-sets per commit
   std::uint64_t maxBytes = 1ull << 30;             // bound: sources are pushed back beyond it
   std::uint32_t warnAtPercent = 80;                // warn before the bound is reached
