@@ -55,12 +55,14 @@ Result<void> addLogged(plugin_sdk::ChangesetWriter& writer, const TableInfo& t, 
   std::vector<ipcsync_value> oldU(static_cast<size_t>(n)), newU(static_cast<size_t>(n));
   for (size_t i = 0; i < static_cast<size_t>(n); ++i) {
     const bool changed = !sameValue(oldV[i], newV[i]);
+    // Every old value travels (the change log has the whole row; SQLite's changeset format allows
+    // old values for unchanged columns): a route's row filter needs the whole old row to tell a
+    // row moving into or out of it. New values only for the changed columns.
+    oldU[i] = oldV[i];
     if (t.primaryKey[i]) {
       keyChanged = keyChanged || changed;
-      oldU[i] = oldV[i];
     } else if (changed) {
       anyChanged = true;
-      oldU[i] = oldV[i];
       newU[i] = newV[i];
     }
   }
@@ -70,6 +72,13 @@ Result<void> addLogged(plugin_sdk::ChangesetWriter& writer, const TableInfo& t, 
   }
   if (!anyChanged) return {};  // an UPDATE that wrote the same values changes nothing
   return add(IPCSYNC_OP_UPDATE, oldU.data(), newU.data());
+}
+
+// Bytes of the table header ChangesetWriter writes before a table's first change.
+size_t tableHeaderBytes(const TableInfo& t) {
+  size_t varint = 1;
+  for (auto v = static_cast<uint64_t>(t.columns.size()) >> 7; v != 0; v >>= 7) ++varint;
+  return 1 + varint + t.columns.size() + t.name.size() + 1;
 }
 
 }  // namespace
@@ -186,7 +195,12 @@ Result<Capture::Pending> Capture::build(uint64_t sequence) {
   rows->bind(1, first).bind(2, last);
   // Columns: seq, tbl, op, at, o0.., n0..
   const int oldAt = 4, newAt = oldAt + width;
-  plugin_sdk::ChangesetWriter writer;
+  // Pieces are cut here, not with plugin_sdk::splitChangeset: that re-encodes through SQLite's
+  // iterator, which drops an UPDATE's old values for unchanged columns (the whole old row must
+  // reach the sync engine's row filters). A logged row (one change, or two for a changed key) is
+  // encoded on its own first to know its size; a piece closes before it would pass the limit.
+  plugin_sdk::ChangesetWriter piece, one;
+  std::string pieceTable;
   Pending out;
   out.sequence = sequence;
   for (;;) {
@@ -197,13 +211,21 @@ Result<Capture::Pending> Capture::build(uint64_t sequence) {
     const TableInfo* info = findCrmTable(table);
     if (!info) return fail(IPCSYNC_EIO, fmt::format("the change log names an unknown table '{}'", table));
     out.commitTimeUs = std::max(out.commitTimeUs, rows->integer(3));
-    if (auto r = addLogged(writer, *info, static_cast<int>(rows->integer(2)), rows->get(), oldAt, newAt); !r)
-      return std::unexpected(r.error());
+    const int op = static_cast<int>(rows->integer(2));
+    one.clear();
+    if (auto r = addLogged(one, *info, op, rows->get(), oldAt, newAt); !r) return std::unexpected(r.error());
+    if (one.empty()) continue;  // an UPDATE that wrote the same values
+    size_t needed = one.bytes().size();
+    if (!piece.empty() && pieceTable == info->name) needed -= tableHeaderBytes(*info);
+    if (!piece.empty() && piece.bytes().size() + needed > m_settings.maxPieceBytes) {
+      out.pieces.push_back(piece.bytes());
+      piece.clear();
+    }
+    if (auto r = addLogged(piece, *info, op, rows->get(), oldAt, newAt); !r) return std::unexpected(r.error());
+    pieceTable = info->name;
   }
   if (out.commitTimeUs == 0) out.commitTimeUs = nowUs();
-  auto pieces = plugin_sdk::splitChangeset(writer.bytes(), m_settings.maxPieceBytes);
-  if (!pieces) return fail(IPCSYNC_EINTERNAL, "cannot split a captured change-set: " + pieces.error());
-  out.pieces = std::move(*pieces);
+  if (!piece.empty()) out.pieces.push_back(piece.bytes());
   if (out.pieces.empty()) out.pieces.emplace_back();  // nothing left after dropping no-op updates
   return out;
 }

@@ -1,11 +1,114 @@
 #include "ipcsync/sync/changeset_transform.h"
 
 #include <algorithm>
+#include <cstring>
+#include <optional>
 #include <set>
 
 #include "ipcsync/plugin_sdk/changeset.h"
 
 namespace ipcsync::sync {
+
+namespace {
+
+// SQLite's changeset iterator (and so ChangesetReader and sqlite3changeset_apply) drops an UPDATE's
+// old values for columns the update does not change, even when the change-set carries them (crm
+// sends the whole old row). This reads the raw records of one change-set in the iterator's order
+// and hands out each UPDATE's old values as they were written (values point into the bytes).
+// Any surprise (a patchset, a malformed record) turns it off: the caller then knows only what the
+// iterator gives, as before.
+class RawOldValues {
+ public:
+  explicit RawOldValues(std::span<const unsigned char> bytes) : m_bytes(bytes) {}
+
+  // The next record's old values when it is an UPDATE whose every old value is present.
+  std::optional<std::vector<ipcsync_value>> next(int expectedOp) {
+    if (!m_ok) return std::nullopt;
+    m_expectedOp = expectedOp;
+    auto r = record();
+    if (!r) m_ok = false;
+    return r ? std::move(*r) : std::nullopt;
+  }
+
+ private:
+  bool varint(std::uint64_t& v) {
+    v = 0;
+    for (int i = 0; i < 9; ++i) {
+      if (m_pos >= m_bytes.size()) return false;
+      const unsigned char b = m_bytes[m_pos++];
+      if (i == 8) return v = (v << 8) | b, true;
+      v = (v << 7) | (b & 0x7f);
+      if (!(b & 0x80)) return true;
+    }
+    return false;
+  }
+  bool value(ipcsync_value& out) {
+    if (m_pos >= m_bytes.size()) return false;
+    const unsigned char type = m_bytes[m_pos++];
+    switch (type) {
+      case 0: out = {.type = IPCSYNC_VALUE_UNDEFINED}; return true;
+      case 5: out = {.type = IPCSYNC_VALUE_NULL}; return true;
+      case 1:
+      case 2: {
+        if (m_bytes.size() - m_pos < 8) return false;
+        std::uint64_t u = 0;
+        for (int i = 0; i < 8; ++i) u = (u << 8) | m_bytes[m_pos++];
+        if (type == 1) {
+          out = {.type = IPCSYNC_VALUE_INTEGER, .integer = static_cast<std::int64_t>(u)};
+        } else {
+          double d;
+          std::memcpy(&d, &u, sizeof d);
+          out = {.type = IPCSYNC_VALUE_FLOAT, .real = d};
+        }
+        return true;
+      }
+      case 3:
+      case 4: {
+        std::uint64_t size = 0;
+        if (!varint(size) || size > m_bytes.size() - m_pos) return false;
+        out = {.type = type == 3 ? IPCSYNC_VALUE_TEXT : IPCSYNC_VALUE_BLOB, .bytes = m_bytes.data() + m_pos, .size = size};
+        m_pos += size;
+        return true;
+      }
+      default: return false;
+    }
+  }
+  std::optional<std::optional<std::vector<ipcsync_value>>> record() {
+    if (m_pos < m_bytes.size() && m_bytes[m_pos] == 'T') {  // a table header ('P', a patchset, is not read)
+      ++m_pos;
+      std::uint64_t n = 0;
+      if (!varint(n) || n == 0 || n > m_bytes.size() - m_pos) return std::nullopt;
+      m_columns = static_cast<std::size_t>(n);
+      m_pos += m_columns;
+      const void* end = std::memchr(m_bytes.data() + m_pos, 0, m_bytes.size() - m_pos);
+      if (!end) return std::nullopt;
+      m_pos = static_cast<std::size_t>(static_cast<const unsigned char*>(end) - m_bytes.data()) + 1;
+    }
+    if (m_columns == 0 || m_bytes.size() - m_pos < 2) return std::nullopt;
+    const int op = m_bytes[m_pos];
+    m_pos += 2;  // op, indirect
+    if (op != m_expectedOp) return std::nullopt;  // out of step with the iterator: trust only the iterator
+    std::vector<ipcsync_value> oldV(m_columns), newV(m_columns);
+    bool whole = true;
+    if (op != IPCSYNC_OP_INSERT)
+      for (auto& v : oldV) {
+        if (!value(v)) return std::nullopt;
+        whole = whole && v.type != IPCSYNC_VALUE_UNDEFINED;
+      }
+    if (op != IPCSYNC_OP_DELETE)
+      for (auto& v : newV)
+        if (!value(v)) return std::nullopt;
+    if (op != IPCSYNC_OP_UPDATE || !whole) return std::optional<std::vector<ipcsync_value>>{};
+    return std::optional<std::vector<ipcsync_value>>{std::move(oldV)};
+  }
+
+  std::span<const unsigned char> m_bytes;
+  std::size_t m_pos = 0, m_columns = 0;
+  int m_expectedOp = 0;
+  bool m_ok = true;
+};
+
+}  // namespace
 
 ChangesetTransform::ChangesetTransform(ChangesetTransform&&) noexcept = default;
 ChangesetTransform& ChangesetTransform::operator=(ChangesetTransform&&) noexcept = default;
@@ -90,6 +193,7 @@ std::expected<TransformOutput, std::string> ChangesetTransform::apply(std::span<
   for (std::size_t p = 0; p < pieces.size(); ++p) {
     auto reader = plugin_sdk::ChangesetReader::open(pieces[p]);
     if (!reader) return std::unexpected("piece " + std::to_string(p) + ": " + reader.error());
+    RawOldValues raw(pieces[p]);
     ipcsync_change change{};
     change.struct_size = sizeof change;
     for (std::uint64_t index = 0;; ++index) {
@@ -97,6 +201,7 @@ std::expected<TransformOutput, std::string> ChangesetTransform::apply(std::span<
       if (!more) return std::unexpected("piece " + std::to_string(p) + ": " + more.error());
       if (!*more) break;
       ++out.changesIn;
+      auto wholeOldRow = raw.next(change.op);  // read for every change, to stay in step with `reader`
       auto rule = std::find_if(m_tables.begin(), m_tables.end(), [&](const Table& t) { return t.source == change.table; });
       if (rule == m_tables.end()) continue;
       const auto n = static_cast<std::size_t>(change.column_count);
@@ -104,40 +209,72 @@ std::expected<TransformOutput, std::string> ChangesetTransform::apply(std::span<
         return std::unexpected("table '" + rule->source + "' change " + std::to_string(index) + " has " + std::to_string(n) +
                                " columns but the source described " + std::to_string(rule->columnCount));
       const bool isInsert = change.op == IPCSYNC_OP_INSERT, isDelete = change.op == IPCSYNC_OP_DELETE;
-      if (rule->filter) {
-        std::vector<ipcsync_value> row(n, nullValue);
-        for (std::size_t i = 0; i < n; ++i) {
-          const ipcsync_value* v = nullptr;
-          if (change.new_values && change.new_values[i].type != IPCSYNC_VALUE_UNDEFINED) v = &change.new_values[i];
-          else if (change.old_values && change.old_values[i].type != IPCSYNC_VALUE_UNDEFINED) v = &change.old_values[i];
-          if (isDelete) v = change.old_values ? &change.old_values[i] : nullptr;
-          if (v) row[i] = *v;
-        }
-        auto keep = rule->filter->evaluate(row);
-        if (!keep) return std::unexpected("change " + std::to_string(index) + ": " + keep.error());
-        const bool undecided = !keep->has_value();
-        if (undecided ? (isInsert || isDelete) : !**keep) continue;
-      }
+      const bool isUpdate = change.op == IPCSYNC_OP_UPDATE;
+      int op = change.op;
       std::vector<ipcsync_value> oldV, newV;
       if (change.old_values) oldV.assign(change.old_values, change.old_values + n);
+      if (isUpdate && wholeOldRow && wholeOldRow->size() == n) oldV = std::move(*wholeOldRow);
       if (change.new_values) newV.assign(change.new_values, change.new_values + n);
+      auto defined = [](const ipcsync_value& v) { return v.type != IPCSYNC_VALUE_UNDEFINED; };
+      if (rule->filter) {
+        // The row after the change: new values over old (an update's unchanged columns), NULL
+        // where neither is carried. Deletes are judged on the old row.
+        std::vector<ipcsync_value> row(n, nullValue);
+        for (std::size_t i = 0; i < n; ++i) {
+          if (isDelete) {
+            if (!oldV.empty()) row[i] = oldV[i];
+          } else if (!newV.empty() && defined(newV[i])) {
+            row[i] = newV[i];
+          } else if (!oldV.empty() && defined(oldV[i])) {
+            row[i] = oldV[i];
+          }
+        }
+        // An update that carries the whole old row (crm does) is judged on both rows: it may move
+        // the row into the filter (an INSERT of the whole new row at the target) or out of it (a
+        // DELETE of the old row). Without the whole old row (sqlite3session sources) only the new
+        // values laid over what is carried can be judged, and a NULL verdict keeps the update.
+        const bool wholeOld = isUpdate && !oldV.empty() && std::all_of(oldV.begin(), oldV.end(), defined);
+        auto keep = rule->filter->evaluate(row);
+        if (!keep) return std::unexpected("change " + std::to_string(index) + ": " + keep.error());
+        if (wholeOld) {
+          auto was = rule->filter->evaluate(oldV);
+          if (!was) return std::unexpected("change " + std::to_string(index) + ": " + was.error());
+          const bool in = keep->value_or(false), wasIn = was->value_or(false);
+          if (!in && !wasIn) continue;
+          if (in && !wasIn) {
+            op = IPCSYNC_OP_INSERT;
+            newV = std::move(row);
+            oldV.clear();
+          } else if (!in && wasIn) {
+            op = IPCSYNC_OP_DELETE;
+            newV.clear();
+          }
+        } else {
+          const bool undecided = !keep->has_value();
+          if (undecided ? (isInsert || isDelete) : !**keep) continue;
+        }
+      }
       bool anyChanged = false;
       for (std::size_t i = 0; i < n; ++i) {
-        if (rule->travels[i]) {
-          if (!change.primary_key[i] && change.op == IPCSYNC_OP_UPDATE && newV[i].type != IPCSYNC_VALUE_UNDEFINED)
-            anyChanged = true;
-          continue;
-        }
-        if (change.op == IPCSYNC_OP_UPDATE) {
+        if (op == IPCSYNC_OP_UPDATE) {
+          // Forwarded updates carry old values for the key and the changed columns only, whatever
+          // the source sent: conflict detection at the target stays what it is for sqlite3session
+          // change-sets (a DATA conflict only on a column this update changes).
+          const bool changed = defined(newV[i]);
+          if (!change.primary_key[i] && !changed) oldV[i] = undefined;
+          if (rule->travels[i]) {
+            if (!change.primary_key[i] && changed) anyChanged = true;
+            continue;
+          }
           oldV[i] = undefined;
           newV[i] = undefined;
-        } else {
+        } else if (!rule->travels[i]) {
           if (!oldV.empty()) oldV[i] = nullValue;
           if (!newV.empty()) newV[i] = nullValue;
         }
       }
-      if (change.op == IPCSYNC_OP_UPDATE && !anyChanged) continue;
-      if (auto added = writer.add(rule->target, change.column_count, change.primary_key, change.op,
+      if (op == IPCSYNC_OP_UPDATE && !anyChanged) continue;
+      if (auto added = writer.add(rule->target, change.column_count, change.primary_key, op,
                                   oldV.empty() ? nullptr : oldV.data(), newV.empty() ? nullptr : newV.data());
           !added)
         return std::unexpected("change " + std::to_string(index) + " of table '" + rule->source + "': " + added.error());

@@ -79,6 +79,70 @@ TEST_F(CrmCaptureTest, CapturesInsertsUpdatesAndDeletesMadeByTheSqlite3Shell) {
   expectSameTables(path("src.db"), path("dst.db"));
 }
 
+// The old values of the first UPDATE record in `bytes`, as written (SQLite's iterator, and so
+// ChangesetReader, drops those of unchanged columns): for each column its type byte (0 undefined,
+// 1 integer, 3 text, 5 NULL) and, for text, the text.
+std::vector<std::pair<int, std::string>> rawUpdateOldValues(const std::vector<unsigned char>& bytes) {
+  std::vector<std::pair<int, std::string>> out;
+  size_t at = 0, columns = 0;
+  while (at < bytes.size()) {
+    if (bytes[at] == 'T') {
+      columns = bytes[at + 1];  // fewer than 128 columns: a one-byte varint
+      at += 2 + columns;
+      while (bytes.at(at) != 0) ++at;
+      ++at;
+      continue;
+    }
+    const int op = bytes.at(at);
+    at += 2;
+    auto skipValue = [&](bool keep) {
+      const int type = bytes.at(at++);
+      std::string text;
+      if (type == 1 || type == 2) at += 8;
+      if (type == 3 || type == 4) {
+        const size_t size = bytes.at(at++);  // short values: a one-byte varint
+        text.assign(reinterpret_cast<const char*>(bytes.data()) + at, size);
+        at += size;
+      }
+      if (keep) out.emplace_back(type, text);
+    };
+    for (size_t i = 0; op != IPCSYNC_OP_INSERT && i < columns; ++i) skipValue(op == IPCSYNC_OP_UPDATE);
+    if (op == IPCSYNC_OP_UPDATE) return out;
+    for (size_t i = 0; op != IPCSYNC_OP_DELETE && i < columns; ++i) skipValue(false);
+  }
+  return out;
+}
+
+// An UPDATE carries the whole old row (a route's row filter needs it to tell a row moving into or
+// out of it), new values only for the changed columns; SQLite's own readers see key + changed.
+TEST_F(CrmCaptureTest, UpdatesCarryTheWholeOldRow) {
+  auto src = crm("src", {{"max_piece_bytes", "100"}});
+  const std::string db = path("src.db");
+  shell(db, "INSERT INTO accounts VALUES (1, 'Acme', 'north', 'retail', 100);"
+            "INSERT INTO accounts VALUES (2, 'Globex', 'south', NULL, 100);");
+  pollAll(*src);
+  shell(db, "BEGIN; UPDATE accounts SET region = 'east', updated_at = 200 WHERE id = 1;"
+            "UPDATE accounts SET name = 'Globex Corp' WHERE id = 2; COMMIT;");
+  pollAll(*src);
+  expectWholeStream(src->emitted);
+  std::vector<RecordedEnvelope> updates;
+  for (const auto& e : src->emitted)
+    if (e.sequence == 2) updates.push_back(e);
+  ASSERT_EQ(updates.size(), 2u) << "a 100-byte bound puts each update in a piece of its own";
+  using V = std::vector<std::pair<int, std::string>>;
+  EXPECT_EQ(rawUpdateOldValues(updates[0].data), (V{{1, ""}, {3, "Acme"}, {3, "north"}, {3, "retail"}, {1, ""}}));
+  EXPECT_EQ(rawUpdateOldValues(updates[1].data), (V{{1, ""}, {3, "Globex"}, {3, "south"}, {5, ""}, {1, ""}}));
+  auto changes = changesOf({updates[1]});
+  ASSERT_EQ(changes.size(), 1u);
+  const std::vector<unsigned char> pk{1, 0, 0, 0, 0};
+  EXPECT_EQ(changes[0], (OwnedChange{"accounts", IPCSYNC_OP_UPDATE, pk,
+                                     {OwnedValue::of(2), OwnedValue::text("Globex"), {}, {}, {}},
+                                     {{}, OwnedValue::text("Globex Corp"), {}, {}, {}}}));
+  auto dst = crm("dst");
+  feed(*src, *dst, "r");
+  expectSameTables(path("src.db"), path("dst.db"));
+}
+
 TEST_F(CrmCaptureTest, EmitsInterleavedTransactionsOfTwoProcessesWholeAndInCommitOrder) {
   auto src = crm("src");
   const std::string db = path("src.db");

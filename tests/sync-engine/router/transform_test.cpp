@@ -137,6 +137,121 @@ TEST(ChangesetTransformTest, UpdateWhoseFilterDependsOnAnUncarriedColumnIsKept) 
   EXPECT_EQ(seen[0].texts[1], "b");
 }
 
+// An update carrying the whole old row (crm's) that changes region and name of account `id`.
+void moveAccount(plugin_sdk::ChangesetWriter& w, std::int64_t id, const std::string& from, const std::string& to) {
+  ipcsync_value oldV[5] = {integer(id), text("old" + std::to_string(id)), text(from), text("retail"), integer(7)};
+  ipcsync_value newV[5] = {kUndef, text("new" + std::to_string(id)), from == to ? kUndef : text(to), kUndef, kUndef};
+  ASSERT_TRUE(w.add("accounts", 5, kPk, IPCSYNC_OP_UPDATE, oldV, newV));
+}
+
+struct Full {
+  int op;
+  std::vector<ipcsync_value_type> oldTypes, newTypes;
+  std::vector<std::string> oldTexts, newTexts;
+};
+
+std::vector<Full> readFull(const std::vector<unsigned char>& bytes) {
+  std::vector<Full> out;
+  if (bytes.empty()) return out;
+  auto r = plugin_sdk::ChangesetReader::open(bytes);
+  EXPECT_TRUE(r) << r.error();
+  ipcsync_change c{};
+  c.struct_size = sizeof c;
+  auto textOf = [](const ipcsync_value& v) {
+    return v.type == IPCSYNC_VALUE_TEXT ? std::string(static_cast<const char*>(v.bytes), v.size) : "";
+  };
+  while (true) {
+    auto more = r->next(c);
+    EXPECT_TRUE(more);
+    if (!more || !*more) break;
+    Full f{c.op, {}, {}, {}, {}};
+    for (int i = 0; i < c.column_count; ++i) {
+      if (c.old_values) f.oldTypes.push_back(c.old_values[i].type), f.oldTexts.push_back(textOf(c.old_values[i]));
+      if (c.new_values) f.newTypes.push_back(c.new_values[i].type), f.newTexts.push_back(textOf(c.new_values[i]));
+    }
+    out.push_back(f);
+  }
+  return out;
+}
+
+// With the whole old row an update is judged on both rows: moving in is an INSERT of the whole new
+// row, moving out a DELETE of the old row, staying in the UPDATE, staying out nothing. The route
+// also renames the table and excludes `industry`, which must stay NULL/unchanged throughout.
+TEST(ChangesetTransformTest, UpdatesMovingAcrossTheFilterBecomeInsertsAndDeletes) {
+  plugin_sdk::ChangesetWriter w;
+  moveAccount(w, 1, "south", "north");  // in
+  moveAccount(w, 2, "north", "south");  // out
+  moveAccount(w, 3, "north", "north");  // stays in (only the name changes)
+  moveAccount(w, 4, "south", "west");   // stays out
+  std::vector<TableRule> rules = {{.table = "accounts",
+                                   .renameTo = "north_accounts",
+                                   .excludeColumns = {"industry"},
+                                   .rowFilter = "region = 'north'"}};
+  auto t = ChangesetTransform::create(rules, schemas(true, false), schemas(false, true, "north_accounts"));
+  ASSERT_TRUE(t) << t.error();
+  auto out = t->apply(one(w.bytes()));
+  ASSERT_TRUE(out) << out.error();
+  EXPECT_EQ(out->changesIn, 4u);
+  EXPECT_EQ(out->changesOut, 3u);
+  EXPECT_EQ(out->tables, std::vector<std::string>{"north_accounts"});
+  auto seen = readFull(out->changeset);
+  ASSERT_EQ(seen.size(), 3u);
+
+  EXPECT_EQ(seen[0].op, IPCSYNC_OP_INSERT) << "moving in: the target never had the row";
+  EXPECT_EQ(seen[0].newTexts[1], "new1");
+  EXPECT_EQ(seen[0].newTexts[2], "north");
+  EXPECT_EQ(seen[0].newTypes[3], IPCSYNC_VALUE_NULL) << "excluded column";
+  EXPECT_EQ(seen[0].newTypes[4], IPCSYNC_VALUE_INTEGER) << "unchanged column taken from the old row";
+
+  EXPECT_EQ(seen[1].op, IPCSYNC_OP_DELETE) << "moving out: the target must forget the row";
+  EXPECT_EQ(seen[1].oldTexts[1], "old2");
+  EXPECT_EQ(seen[1].oldTexts[2], "north");
+  EXPECT_EQ(seen[1].oldTypes[3], IPCSYNC_VALUE_NULL) << "excluded column, as the target holds it";
+
+  EXPECT_EQ(seen[2].op, IPCSYNC_OP_UPDATE);
+  EXPECT_EQ(seen[2].newTexts[1], "new3");
+  // Reduced to the key and the changed columns: conflict detection stays as for sqlite3session.
+  EXPECT_EQ(seen[2].oldTypes, (std::vector<ipcsync_value_type>{IPCSYNC_VALUE_INTEGER, IPCSYNC_VALUE_TEXT,
+                                                               IPCSYNC_VALUE_UNDEFINED, IPCSYNC_VALUE_UNDEFINED,
+                                                               IPCSYNC_VALUE_UNDEFINED}));
+}
+
+// A filter on a column the route does not carry still decides membership from the source row.
+TEST(ChangesetTransformTest, FilterOnAnExcludedColumnJudgesBothRows) {
+  plugin_sdk::ChangesetWriter w;
+  ipcsync_value oldV[5] = {integer(1), text("a"), text("north"), text("retail"), integer(7)};
+  ipcsync_value newV[5] = {kUndef, kUndef, kUndef, text("mining"), kUndef};
+  ASSERT_TRUE(w.add("accounts", 5, kPk, IPCSYNC_OP_UPDATE, oldV, newV));
+  std::vector<TableRule> rules = {{.table = "accounts", .excludeColumns = {"industry"}, .rowFilter = "industry = 'mining'"}};
+  auto t = ChangesetTransform::create(rules, schemas(true, false), schemas(false, true));
+  ASSERT_TRUE(t) << t.error();
+  auto out = t->apply(one(w.bytes()));
+  ASSERT_TRUE(out) << out.error();
+  auto seen = readFull(out->changeset);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].op, IPCSYNC_OP_INSERT);
+  EXPECT_EQ(seen[0].newTexts[1], "a");
+  EXPECT_EQ(seen[0].newTypes[3], IPCSYNC_VALUE_NULL);
+}
+
+// Without a filter, an update carrying the whole old row is forwarded with old values for the key
+// and the changed columns only (a rename forces the transform to re-encode it).
+TEST(ChangesetTransformTest, ForwardedUpdatesCarryOldValuesOnlyForKeyAndChangedColumns) {
+  plugin_sdk::ChangesetWriter w;
+  moveAccount(w, 1, "north", "north");
+  std::vector<TableRule> rules = {{.table = "accounts", .renameTo = "north_accounts"}};
+  auto t = ChangesetTransform::create(rules, schemas(true, false), schemas(false, true, "north_accounts"));
+  ASSERT_TRUE(t) << t.error();
+  auto out = t->apply(one(w.bytes()));
+  ASSERT_TRUE(out) << out.error();
+  auto seen = readFull(out->changeset);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].op, IPCSYNC_OP_UPDATE);
+  EXPECT_EQ(seen[0].oldTypes, (std::vector<ipcsync_value_type>{IPCSYNC_VALUE_INTEGER, IPCSYNC_VALUE_TEXT,
+                                                               IPCSYNC_VALUE_UNDEFINED, IPCSYNC_VALUE_UNDEFINED,
+                                                               IPCSYNC_VALUE_UNDEFINED}));
+}
+
 TEST(ChangesetTransformTest, ExcludedColumnsTravelAsNullInInsertsAndUnchangedInUpdates) {
   plugin_sdk::ChangesetWriter w;
   insertAccount(w, 1, "north", "retail");

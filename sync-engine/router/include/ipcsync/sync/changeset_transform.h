@@ -3,10 +3,15 @@
 //
 //  - a change to a table the route does not carry is dropped;
 //  - a row filter (an SQL expression over the source row's columns) drops the rows it is not
-//    true for. Inserts are judged on the new row, deletes on the old row, updates on the new
-//    values laid over the old (the key and the changed columns; columns the update does not carry
-//    read as NULL). An update whose filter comes out NULL (it depends on a column the update does
-//    not carry) is kept: its membership did not change;
+//    true for. Inserts are judged on the new row, deletes on the old row. An update carrying the
+//    whole old row (crm's; read from the raw record, since SQLite's iterator drops old values of
+//    unchanged columns) is judged on the old and the new row: moving in becomes an INSERT of the
+//    whole new row, moving out a DELETE of the old row, staying out is dropped (NULL is out).
+//    Other updates are judged on the new values laid over the old (the key and the changed
+//    columns; columns the update does not carry read as NULL); one whose filter comes out NULL
+//    (it depends on a column the update does not carry) is kept: its membership did not change;
+//  - a forwarded update carries old values for the key and the changed columns only (conflict
+//    detection at the target as for a sqlite3session change-set);
 //  - columns outside include/inside exclude do not travel: NULL in inserts and in deletes' old
 //    values, "unchanged" in updates (an update left with no changed column is dropped). The table
 //    keeps its shape, so the subscriber's own schema check still holds; such a column must be
