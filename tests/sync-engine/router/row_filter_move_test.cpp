@@ -2,10 +2,8 @@
 // replica ("the north region's accounts") expects: a row that now matches appears at the target
 // with all its columns, and a row that no longer matches is removed there.
 //
-// Disabled: today neither happens. The transform (changeset_transform.cpp) judges an UPDATE on
-// its new values only: a row moving in travels as an UPDATE that the target cannot find
-// (notfound, omitted: the row never appears), and a row moving out is dropped (the target keeps
-// the row with its old region). Reported with the proposed change; enable it with the fix.
+// crm's UPDATEs carry the whole old row, so the transform judges both the old and the new row
+// against the filter: moving in travels as an INSERT of the whole row, moving out as a DELETE.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -19,7 +17,7 @@ using namespace std::chrono_literals;
 const char* kNorth = R"([{"name":"north","from":"crm","to":["crm2"],
     "tables":[{"table":"accounts","row_filter":"region = 'north'"}]}])";
 
-TEST_F(SyncE2eTest, DISABLED_RowsMovingAcrossTheFilterAppearAndDisappearAtTheTarget) {
+TEST_F(SyncE2eTest, RowsMovingAcrossTheFilterAppearAndDisappearAtTheTarget) {
   auto crm = startHost("crm", "crm");
   auto crm2 = startHost("crm2", "crm");
   auto sync = startSync(kNorth);
