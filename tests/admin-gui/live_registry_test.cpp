@@ -92,10 +92,10 @@ TEST_F(LiveRegistryTest, ManyClientsComingAndGoingAreDiffedIntoInsertsAndRemoves
   std::vector<test::Child> children;
   for (int round = 0; round < 3; ++round) {
     for (int i = 0; i < 4; ++i) children.push_back(test::receiverChild(options("c" + std::to_string(round) + "-" + std::to_string(i))));
-    ASSERT_TRUE(test::spinUntil([&] { return model.rowCount() == 4; }, 3s)) << model.rowCount();
+    ASSERT_TRUE(test::spinUntil([&] { return model.rowCount() == 4; }, 20s)) << model.rowCount();
     for (auto& c : children) c.kill(SIGKILL);
     children.clear();
-    ASSERT_TRUE(test::spinUntil([&] { return model.rowCount() == 0; }, 3s)) << model.rowCount();
+    ASSERT_TRUE(test::spinUntil([&] { return model.rowCount() == 0; }, 20s)) << model.rowCount();
   }
   EXPECT_EQ(sig.resets, 0);
   EXPECT_GE(sig.inserted, 3);
@@ -105,7 +105,7 @@ TEST_F(LiveRegistryTest, ManyClientsComingAndGoingAreDiffedIntoInsertsAndRemoves
 TEST_F(LiveRegistryTest, ATypicalReadTakesUnderAMillisecondAndNoneHoldsTheWindowLong) {
   std::vector<test::Child> children;
   for (int i = 0; i < 8; ++i) children.push_back(test::receiverChild(options("r" + std::to_string(i))));
-  ASSERT_TRUE(test::spinUntil([&] { return model.rowCount() == 8; }, 3s));
+  ASSERT_TRUE(test::spinUntil([&] { return model.rowCount() == 8; }, 20s)) << model.rowCount();  // 8 forks under ASan on a busy machine
   std::vector<std::uint64_t> costs;
   for (int i = 0; i < 51; ++i) {  // reads run on the poller's reader thread: wait for each snapshot
     const std::uint64_t before = poller->snapshots();

@@ -34,7 +34,7 @@ TEST_F(MemoryViewTest, TheArenaMapAndFiguresFollowAClientThatAllocates) {
   QAbstractItemModelTester tester(window.memoryPanel()->ordersModel(), QAbstractItemModelTester::FailureReportingMode::Warning);
   test::Gate gate;
   auto grower = test::allocatorChild(options("grower"), gate, 4, 64 * 1024);  // one arena per command
-  ASSERT_TRUE(test::spinUntil([&] { return window.registrations()->rowCount() == 1; }, 3s));
+  ASSERT_TRUE(test::spinUntil([&] { return window.registrations()->rowCount() == 1; }, 10s));
   const ArenaMapWidget& map = *window.memoryPanel()->arenaMap();
   ASSERT_TRUE(test::spinUntil([&] { return map.cells().size() == 16; }, 2s)) << "the only row is selected by itself";
   EXPECT_EQ(activeArenas(map), 1);
@@ -66,7 +66,7 @@ TEST_F(MemoryViewTest, SelectingAnotherRegistrationShowsItsMemory) {
   auto big = test::allocatorChild(options("big"), gate, 3, 1 << 20);
   auto small = test::receiverChild(options("small"));
   gate.send();
-  ASSERT_TRUE(test::spinUntil([&] { return window.registrations()->rowCount() == 2; }, 3s));
+  ASSERT_TRUE(test::spinUntil([&] { return window.registrations()->rowCount() == 2; }, 10s));
   auto* view = window.registrationsView();
   for (int r = 0; r < window.registrationsProxy()->rowCount(); ++r) {
     const QString name = window.registrationsProxy()->index(r, RegistrationsModel::kName).data().toString();

@@ -25,7 +25,7 @@ TEST_F(OfflineTest, TheBannerShowsWhenTheEngineStopsAndGoesWhenANewEngineStartsA
   startEngine("offline");
   MainWindow window(optionsFor(ns, dir.path()));
   auto client = test::receiverChild(options("survivor"));
-  ASSERT_TRUE(test::spinUntil([&] { return window.registrations()->rowCount() == 1; }, 3s));
+  ASSERT_TRUE(test::spinUntil([&] { return window.registrations()->rowCount() == 1; }, 10s));
   EXPECT_FALSE(window.bannerShown());
   const pid_t first = engine->pid();
   EXPECT_TRUE(window.statusText().contains(QString("engine pid %1").arg(first))) << window.statusText().toStdString();

@@ -201,6 +201,8 @@ TEST_F(HandoverTest, ASenderKilledMidStreamLeavesNoObjectInTheEngineOrTheReceive
   auto rx = Client::connect(options("rx"));
   ASSERT_TRUE(rx);
   ASSERT_TRUE(settled(1));
+  // At most this many afterwards: a leak shows as more (the count may include a rendezvous socket
+  // the engine was still closing, so fewer is fine).
   const int engineBefore = allDescriptors(engine->pid());
   const std::string engineFdsBefore = describeDescriptors(engine->pid());
   const int ownBefore = allDescriptors(::getpid());
@@ -248,7 +250,7 @@ TEST_F(HandoverTest, ASenderKilledMidStreamLeavesNoObjectInTheEngineOrTheReceive
   EXPECT_GE(test::countMappings(::getpid(), "ipcsync-handover"), static_cast<int>(kSent / 2));
   tx.kill(SIGKILL);
   ASSERT_TRUE(test::waitFor([&] { return !registered("tx"); }, 10s));
-  EXPECT_TRUE(test::waitFor([&] { return allDescriptors(engine->pid()) == engineBefore; }, 10s))
+  EXPECT_TRUE(test::waitFor([&] { return allDescriptors(engine->pid()) <= engineBefore; }, 10s))
       << "the engine holds " << allDescriptors(engine->pid()) << " descriptors, " << engineBefore << " before the sender came ("
       << test::countDescriptors(engine->pid(), "ipcsync-handover") << " hand-overs):\n" << describeDescriptors(engine->pid())
       << "\nbefore:\n" << engineFdsBefore;
@@ -277,6 +279,8 @@ TEST_F(HandoverTest, AReceiverKilledHoldingHandOversLeavesNoObjectBehind) {
   auto tx = Client::connect(options("tx"));
   ASSERT_TRUE(tx);
   ASSERT_TRUE(settled(1));
+  // At most this many afterwards: a leak shows as more (the count may include a rendezvous socket
+  // the engine was still closing, so fewer is fine).
   const int engineBefore = allDescriptors(engine->pid());
   int progress[2];
   ASSERT_EQ(::pipe(progress), 0);
@@ -321,7 +325,7 @@ TEST_F(HandoverTest, AReceiverKilledHoldingHandOversLeavesNoObjectBehind) {
     ASSERT_LT(std::chrono::steady_clock::now() - t0, 20s) << "the sender was never told";
   }
   EXPECT_EQ(failure->code, Errc::PeerGone) << failure->message();
-  EXPECT_TRUE(test::waitFor([&] { return allDescriptors(engine->pid()) == engineBefore; }, 10s))
+  EXPECT_TRUE(test::waitFor([&] { return allDescriptors(engine->pid()) <= engineBefore; }, 10s))
       << "the engine holds " << allDescriptors(engine->pid()) << " descriptors, " << engineBefore << " before the receiver came ("
       << test::countDescriptors(engine->pid(), "ipcsync-handover") << " hand-overs)";
   // Only the pool's prepared objects (one class, depth 2) stay with the sender, each mapped once.
