@@ -106,7 +106,9 @@ void printSupervision(const fs::path& runtimeDir) {
     }
   }
   if (const auto sync = ipcsync::readStateFile(runtimeDir / "sync.json"); sync && sync->contains("routes")) {
-    std::printf("\n%-20s %-12s %-12s %10s %9s %12s %10s %7s\n", "ROUTE", "FROM", "TO", "LAG", "LAG MS", "CHANGESETS/S",
+    int width = 20;  // as wide as the longest route name (a bidirectional route's reverse is "<name>.reverse.<to>")
+    for (const auto& r : (*sync)["routes"]) width = std::max(width, static_cast<int>(text(r, "route").size()));
+    std::printf("\n%-*s %-12s %-12s %10s %9s %12s %10s %7s\n", width, "ROUTE", "FROM", "TO", "LAG", "LAG MS", "CHANGESETS/S",
                 "ROWS/S", "ERRORS");
     // Rates with one decimal; everything else as the file has it.
     const auto rate = [](const nlohmann::json& r, const char* key) {
@@ -116,7 +118,7 @@ void printSupervision(const fs::path& runtimeDir) {
       return std::string(buf);
     };
     for (const auto& r : (*sync)["routes"])
-      std::printf("%-20s %-12s %-12s %10s %9s %12s %10s %7s\n", text(r, "route").c_str(), text(r, "source").c_str(),
+      std::printf("%-*s %-12s %-12s %10s %9s %12s %10s %7s\n", width, text(r, "route").c_str(), text(r, "source").c_str(),
                   text(r, "subscriber").c_str(), text(r, "lag_changesets").c_str(), rate(r, "lag_ms").c_str(),
                   rate(r, "applied_per_s").c_str(), rate(r, "rows_per_s").c_str(), text(r, "errors").c_str());
     printJournal(*sync);
