@@ -246,14 +246,7 @@ void Router::Impl::commitCaptures(bool force) {
   }
   // The warning before the bound, as soon as an append crosses the warning level (housekeeping
   // looks only once a second; a burst can go from below it to full in less).
-  if (auto u = journal->usage()) {
-    usage = *u;
-    if (usage.nearlyFull && !journalWarned)
-      spdlog::warn("journal '{}' holds {} of at most {} bytes ({} change-sets): a subscriber is behind; sources are "
-                   "held back when it is full",
-                   journal->path().string(), usage.bytes, usage.maxBytes, usage.entries);
-    journalWarned |= usage.nearlyFull;
-  }
+  refreshUsage();
   for (auto& [link, n] : taken) {
     const std::uint64_t through = link->ready[n - 1].originSequence;
     link->ready.erase(link->ready.begin(), link->ready.begin() + static_cast<std::ptrdiff_t>(n));

@@ -478,17 +478,21 @@ void Router::Impl::operatorRequests() {
   }
 }
 
+void Router::Impl::refreshUsage() {
+  auto u = journal->usage();
+  if (!u) return;
+  usage = *u;
+  if (usage.nearlyFull && !journalWarned)
+    spdlog::warn("journal '{}' holds {} of at most {} bytes ({} change-sets): a subscriber is behind; sources are "
+                 "held back when it is full",
+                 journal->path().string(), usage.bytes, usage.maxBytes, usage.entries);
+  journalWarned = usage.nearlyFull;
+}
+
 void Router::Impl::housekeeping() {
   if (auto pruned = journal->prune(); !pruned && pruned.error().kind != JournalError::Kind::Busy)
     spdlog::warn("journal: prune failed: {}", pruned.error().message);
-  if (auto u = journal->usage()) {
-    usage = *u;
-    if (usage.nearlyFull && !journalWarned)
-      spdlog::warn("journal '{}' holds {} of at most {} bytes ({} change-sets): a subscriber is behind; sources are "
-                   "held back when it is full",
-                   journal->path().string(), usage.bytes, usage.maxBytes, usage.entries);
-    journalWarned = usage.nearlyFull;
-  }
+  refreshUsage();
   bool held = false;
   for (auto& [name, link] : links) held |= link.heldBack;
   if (held) commitCaptures(true);

@@ -146,6 +146,7 @@ struct Router::Impl {
                      std::optional<ConflictPolicy> policy, CallError* error);
   void onConflict(Link& link, const wire::Conflict& c);
   void housekeeping();
+  void refreshUsage();  // usage := the journal's; warns once each time it becomes nearly full
   void operatorRequests();
   // status_file.cpp
   void writeStatus();
