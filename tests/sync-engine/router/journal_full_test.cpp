@@ -22,15 +22,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-nlohmann::json readJson(const std::filesystem::path& file) {
-  std::ifstream in(file);
-  if (!in) return {};
-  try {
-    return nlohmann::json::parse(in);
-  } catch (...) {
-    return {};
-  }
-}
 
 // `count` transactions of 8 accounts with 1 KiB names each, a little apart so that crm (polling
 // every 5 ms) mostly cuts each into a change-set of its own (about 9 KiB).

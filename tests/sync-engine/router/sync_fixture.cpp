@@ -213,6 +213,13 @@ void crmWorkload(const std::filesystem::path& db, std::uint64_t seed, int transa
   }
 }
 
+nlohmann::json readJson(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) return {};
+  auto doc = nlohmann::json::parse(in, nullptr, false);
+  return doc.is_discarded() ? nlohmann::json{} : doc;
+}
+
 std::uint64_t testSeed(const char* what) {
   std::uint64_t seed = std::random_device{}();
   if (const char* s = std::getenv("IPCSYNC_TEST_SEED")) seed = std::stoull(s);

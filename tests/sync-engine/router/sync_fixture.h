@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "namespace_test.h"
 
 namespace ipcsync::sync::test {
@@ -67,6 +69,9 @@ namespace ipcsync::sync::test {
 void crmWorkload(const std::filesystem::path& db, std::uint64_t seed, int transactions, std::int64_t idBase);
 // A seed from IPCSYNC_TEST_SEED or random, printed with `what` so a failure can be repeated.
 std::uint64_t testSeed(const char* what);
+
+// A JSON file (sync.json) as it is now; null when missing or not (yet) valid.
+nlohmann::json readJson(const std::filesystem::path& file);
 // Every row of the four CRM tables, one block per table, for comparing replicas.
 std::string crmTableRows(const std::filesystem::path& db);
 // "table: N rows, checksum X" per CRM table (FNV-1a over the rows in key order), for messages.
