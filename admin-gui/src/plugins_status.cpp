@@ -1,8 +1,8 @@
 #include "ipcsync/admin/plugins_status.h"
 
-#include <sys/stat.h>
+#include "ipcsync/admin/state_file.h"
 
-#include <QFile>
+
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -112,38 +112,8 @@ std::optional<PluginsStatus> parsePluginsJson(const QByteArray& document, QStrin
 }
 
 const PluginsStatus& PluginsFile::refresh(const std::filesystem::path& path) {
-  if (path != m_status.path) m_stamp.forget();
-  m_status.path = path;
-  switch (m_stamp.look(path)) {
-    case FileStamp::Look::Missing:
-      m_status.present = false;
-      m_status.error.clear();
-      m_status.instances.clear();
-      m_status.available.clear();
-      return m_status;
-    case FileStamp::Look::Unchanged: return m_status;
-    case FileStamp::Look::Changed: break;
-  }
-  m_status.present = true;
-  const QString where = QString::fromStdString(path.string());
-  QFile file(where);
-  if (!file.open(QIODevice::ReadOnly)) {
-    m_status.error = QStringLiteral("%1: cannot read (%2); showing the last good content. Check the file's permissions.")
-                         .arg(where, file.errorString());
-    return m_status;
-  }
-  QString error;
-  auto parsed = parsePluginsJson(file.readAll(), error);
-  if (!parsed) {
-    m_status.error = QStringLiteral("%1: %2; showing the last good content. The daemon rewrites this file whole on "
-                                    "every change: check what else writes it.")
-                         .arg(where, error);
-    return m_status;
-  }
-  parsed->path = path;
-  parsed->present = true;
-  m_status = std::move(*parsed);
-  return m_status;
+  return refreshStateFile(m_stamp, path, m_status, parsePluginsJson,
+                          "The daemon rewrites this file whole on every change: check what else writes it.");
 }
 
 void PluginsFile::clear() {

@@ -93,6 +93,17 @@ TEST_F(PluginsFileTest, AWellFormedFileIsRead) {
   EXPECT_EQ(s.available, QStringList{"erp.so"});
 }
 
+TEST_F(PluginsFileTest, ARemovedFileLeavesNothingOfItsContentIncludingTheSyncEngine) {
+  write(R"({"instances": [], "available": [], "sync": {"name": "sync", "library": "ipcsync-sync", "state": "running",
+            "pid": 77, "restarts": 0, "last_exit": null, "message": "", "since": "2024-05-01T12:00:00.123Z"}})");
+  ASSERT_TRUE(file.refresh(path).sync.has_value()) << file.refresh(path).error.toStdString();
+  std::filesystem::remove(path);  // the daemon ended
+  const auto& s = file.refresh(path);
+  EXPECT_FALSE(s.present);
+  EXPECT_FALSE(s.sync.has_value()) << "a sync engine shown from a file that is gone";
+  EXPECT_EQ(s.path, path);
+}
+
 TEST_F(PluginsFileTest, TruncatedJsonNamesTheByteAndKeepsTheLastGoodContent) {
   write(kGood);
   file.refresh(path);
