@@ -117,10 +117,9 @@ const PluginsStatus& PluginsFile::refresh(const std::filesystem::path& path) {
 }
 
 void PluginsFile::clear() {
-  m_status.instances.clear();
-  m_status.available.clear();
-  m_status.error.clear();
-  m_status.present = false;
+  const auto path = m_status.path;
+  m_status = {};  // every member, the sync engine's too
+  m_status.path = path;
   m_stamp.forget();
 }
 

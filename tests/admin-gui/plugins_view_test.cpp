@@ -102,6 +102,12 @@ TEST_F(PluginsFileTest, ARemovedFileLeavesNothingOfItsContentIncludingTheSyncEng
   EXPECT_FALSE(s.present);
   EXPECT_FALSE(s.sync.has_value()) << "a sync engine shown from a file that is gone";
   EXPECT_EQ(s.path, path);
+  write(R"({"instances": [], "sync": {"name": "sync", "library": "ipcsync-sync", "state": "running", "pid": 78,
+            "restarts": 0, "last_exit": null, "message": "", "since": "2024-05-01T12:00:00.123Z"}})");
+  ASSERT_TRUE(file.refresh(path).sync.has_value());
+  file.clear();  // the engine went away: what the file says is stale
+  EXPECT_FALSE(file.status().sync.has_value()) << "clear() kept the sync engine";
+  EXPECT_TRUE(file.refresh(path).sync.has_value()) << "read again after clear()";
 }
 
 TEST_F(PluginsFileTest, TruncatedJsonNamesTheByteAndKeepsTheLastGoodContent) {
