@@ -13,8 +13,6 @@ namespace ipcsync::sync {
 
 using namespace std::chrono_literals;
 
-namespace {
-
 std::vector<std::vector<unsigned char>> split(const std::vector<unsigned char>& changeset, std::uint64_t pieceBytes,
                                               std::string& error) {
   auto pieces = plugin_sdk::splitChangeset(changeset, static_cast<std::size_t>(pieceBytes));
@@ -24,8 +22,6 @@ std::vector<std::vector<unsigned char>> split(const std::vector<unsigned char>& 
   }
   return std::move(*pieces);
 }
-
-}  // namespace
 
 int toPolicy(ConflictPolicy p) {
   switch (p) {
@@ -115,7 +111,7 @@ bool Router::Impl::prepare(DeliveryState& d) {
       if (auto a = journal->advance(d.plan.route, d.plan.subscriber, d.cursor); !a)
         spdlog::warn("journal: {}", a.error().message);
     }
-    if (seq->sequence > 0 || d.cursor > 0) d.snapshotChecked = true;
+    resumeSnapshot(d, seq->sequence);
     d.skippedThrough = d.cursor;
     d.syncedGeneration = sub.generation;
   }
@@ -125,68 +121,6 @@ bool Router::Impl::prepare(DeliveryState& d) {
     return d.snapshotChecked;
   }
   return true;
-}
-
-void Router::Impl::takeSnapshot(DeliveryState& d, Link& source, Link& subscriber) {
-  commitCaptures(true);
-  auto use = journal->usage();
-  if (!use) {
-    spdlog::error("journal: {}", use.error().message);
-    return;
-  }
-  const std::uint64_t head = use->head;
-  std::vector<std::vector<unsigned char>> pieces;
-  std::uint64_t floor = UINT64_MAX;
-  d.snapshotTableFloors.clear();
-  for (const auto& table : d.transform->sourceTables()) {
-    snapshot = SnapshotCollect{source.instance, d.plan.route, {}};
-    auto reply = call(source, wire::Kind::Snapshot,
-                      wire::SnapshotRequest{table, d.plan.route, options.topology.journal.pieceBytes}, 120s);
-    auto collected = std::move(snapshot->pieces);
-    snapshot.reset();
-    if (!reply || reply->kind != wire::Kind::SnapshotDone) {
-      spdlog::warn("route '{}': snapshot of '{}' table '{}' failed: {}; trying again", d.plan.route, source.instance, table,
-                   reply ? std::string(wire::name(reply->kind)) : reply.error().message);
-      d.nextTry = Clock::now() + 1s;
-      return;
-    }
-    auto done = wire::decode<wire::SnapshotDone>(reply->frame);
-    if (!done) return;
-    floor = std::min(floor, done->asOf);
-    d.snapshotTableFloors[table] = done->asOf;
-    for (auto& p : collected) pieces.push_back(std::move(p));
-  }
-  auto out = d.transform->apply(pieces);
-  if (!out) {
-    spdlog::error("route '{}': snapshot of '{}' cannot be transformed: {}", d.plan.route, source.instance, out.error());
-    d.nextTry = Clock::now() + 5s;
-    return;
-  }
-  std::string splitError;
-  auto toSend = out->changeset.empty() ? std::vector<std::vector<unsigned char>>{}
-                                       : split(out->changeset, options.topology.journal.pieceBytes, splitError);
-  JournalEntry entry;
-  entry.origin = source.instance;
-  entry.commitTimeUs = nowUs();
-  entry.provenance = {source.instance};
-  if (!toSend.empty()) {
-    CallError error;
-    const auto outcome = applyEntry(d, subscriber, d.plan.route, applySequence(head) + 1, entry, toSend, std::nullopt, &error);
-    if (outcome == Outcome::Lost || outcome == Outcome::Failed) {
-      spdlog::warn("route '{}': applying the snapshot to '{}' failed: {}; trying again", d.plan.route, d.plan.subscriber,
-                   error.message);
-      d.nextTry = Clock::now() + 1s;
-      return;
-    }
-  }
-  spdlog::info("route '{}': snapshot of {} change(s) from '{}' (as of its sequence {}) applied to '{}'; streaming "
-               "from journal sequence {}",
-               d.plan.route, out->changesOut, source.instance, floor, d.plan.subscriber, head + 1);
-  d.snapshotFloor = floor;
-  d.snapshotChecked = true;
-  d.cursor = std::max(d.cursor, head);
-  d.skippedThrough = d.cursor;
-  if (auto a = journal->advance(d.plan.route, d.plan.subscriber, d.cursor); !a) spdlog::warn("journal: {}", a.error().message);
 }
 
 bool Router::Impl::deliver(DeliveryState& d) {

@@ -139,7 +139,11 @@ struct Router::Impl {
   void deliverAll();
   bool deliver(DeliveryState& d);  // true: did work
   bool prepare(DeliveryState& d);
+  // snapshot.cpp
   void takeSnapshot(DeliveryState& d, Link& source, Link& subscriber);
+  // After LastApplied: whether the route's snapshot is still to take, and the skip floors of one
+  // already applied. lastApplied is the subscriber's apply sequence for the route.
+  void resumeSnapshot(DeliveryState& d, std::uint64_t lastApplied);
   enum class Outcome { Applied, Duplicate, Failed, Lost };
   Outcome applyEntry(DeliveryState& d, Link& subscriber, const std::string& route, std::uint64_t sequence,
                      const JournalEntry& entry, const std::vector<std::vector<unsigned char>>& pieces,
@@ -157,6 +161,11 @@ constexpr std::uint64_t applySequence(std::uint64_t journalSequence) { return 2 
 constexpr std::uint64_t journalSequenceOf(std::uint64_t applySeq) { return applySeq / 2; }
 
 int toPolicy(ConflictPolicy p);
+
+// A change-set in pieces of at most pieceBytes (whole changes); empty with `error` set if it
+// cannot be read.
+std::vector<std::vector<unsigned char>> split(const std::vector<unsigned char>& changeset, std::uint64_t pieceBytes,
+                                              std::string& error);
 
 std::expected<Loan, Error> Router::Impl::frameLoan(wire::Kind kind, const auto& body) {
   auto loan = client->loan(wire::encodedSize(kind, body), std::chrono::milliseconds(2000));

@@ -1,0 +1,1 @@
+// A crash between a snapshot's apply and the first streamed entry (tests to come).
