@@ -1,5 +1,9 @@
-// Journal: cursors per (route, subscriber) and retention (prune).
+// Journal: cursors per (route, subscriber), the snapshot floors that go with them, and retention
+// (prune).
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <ranges>
 
 #include "ipcsync/sync/journal.h"
 #include "journal_impl.h"
@@ -21,6 +25,32 @@ constexpr const char* kAdvance =
     "updated_at_us = excluded.updated_at_us WHERE excluded.sequence > cursors.sequence";
 constexpr const char* kHead = "SELECT head FROM journal_state WHERE id = 1";
 constexpr const char* kDrop = "DELETE FROM cursors WHERE route = ?1 AND subscriber = ?2";
+
+// Snapshot floors (schema version 2).
+constexpr const char* kSnapshotPut =
+    "INSERT OR REPLACE INTO snapshots (route, subscriber, source, head, max_as_of, taken_at_us) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+constexpr const char* kSnapshotTablePut =
+    "INSERT INTO snapshot_tables (route, subscriber, table_name, as_of) VALUES (?1, ?2, ?3, ?4)";
+constexpr const char* kSnapshotGet =
+    "SELECT source, head, taken_at_us FROM snapshots WHERE route = ?1 AND subscriber = ?2";
+constexpr const char* kSnapshotTablesGet =
+    "SELECT table_name, as_of FROM snapshot_tables WHERE route = ?1 AND subscriber = ?2";
+constexpr const char* kSnapshotDrop = "DELETE FROM snapshots WHERE route = ?1 AND subscriber = ?2";
+constexpr const char* kSnapshotTablesDrop = "DELETE FROM snapshot_tables WHERE route = ?1 AND subscriber = ?2";
+// Records that can no longer matter (see Journal::prune in journal.h): their pair is gone, or its
+// cursor is past the snapshot and past every entry of the source the snapshot holds, and the
+// source has journaled through the snapshot's largest as_of, so no such entry can still arrive.
+constexpr const char* kSnapshotsSettled =
+    "DELETE FROM snapshots WHERE NOT EXISTS (SELECT 1 FROM cursors c WHERE c.route = snapshots.route AND "
+    "c.subscriber = snapshots.subscriber) OR EXISTS (SELECT 1 FROM cursors c WHERE c.route = snapshots.route AND "
+    "c.subscriber = snapshots.subscriber AND c.sequence > 0 AND c.sequence >= snapshots.head AND "
+    "coalesce((SELECT o.through FROM origins o WHERE o.origin = snapshots.source), 0) >= snapshots.max_as_of AND "
+    "c.sequence >= coalesce((SELECT max(e.sequence) FROM entries e WHERE e.origin = snapshots.source AND "
+    "e.origin_sequence <= snapshots.max_as_of), 0))";
+constexpr const char* kSnapshotTablesOrphaned =
+    "DELETE FROM snapshot_tables WHERE NOT EXISTS (SELECT 1 FROM snapshots s WHERE s.route = snapshot_tables.route "
+    "AND s.subscriber = snapshot_tables.subscriber)";
 
 // Pruning, one batch per transaction (see prune()).
 constexpr std::int64_t kPruneBatch = 4096;
@@ -104,12 +134,126 @@ std::expected<void, JournalError> Journal::advance(const std::string& route, con
   return {};
 }
 
+std::expected<void, JournalError> Journal::Impl::runForPair(const char* sql, const std::string& route,
+                                                            const std::string& subscriber, std::string_view doing) {
+  auto s = statement(sql, doing);
+  if (!s) return std::unexpected(s.error());
+  StatementUse use(**s);
+  (*s)->bind(1, route).bind(2, subscriber);
+  if (int rc = (*s)->step(); rc != SQLITE_DONE) return std::unexpected(error(rc, doing));
+  return {};
+}
+
 std::expected<void, JournalError> Journal::dropCursor(const std::string& route, const std::string& subscriber) {
   const std::string doing = fmt::format("drop the cursor of route '{}', subscriber '{}'", route, subscriber);
-  auto s = m_impl->statement(kDrop, doing);
+  Transaction tx(m_impl->db);
+  if (int rc = tx.begin(Transaction::Mode::Write); rc != SQLITE_OK) return std::unexpected(m_impl->error(rc, doing));
+  for (const char* sql : {kDrop, kSnapshotDrop, kSnapshotTablesDrop})
+    if (auto ok = m_impl->runForPair(sql, route, subscriber, doing); !ok) return ok;
+  if (int rc = tx.commit(); rc != SQLITE_OK) return std::unexpected(m_impl->error(rc, doing));
+  return {};
+}
+
+std::uint64_t SnapshotFloors::lowestAsOf() const {
+  if (tableAsOf.empty()) return 0;
+  return std::ranges::min(tableAsOf | std::views::values);
+}
+
+std::uint64_t SnapshotFloors::highestAsOf() const {
+  if (tableAsOf.empty()) return 0;
+  return std::ranges::max(tableAsOf | std::views::values);
+}
+
+std::expected<void, JournalError> Journal::recordSnapshot(const SnapshotFloors& floors) {
+  if (auto ok = checkPair(*this, floors.route, floors.subscriber); !ok) return std::unexpected(ok.error());
+  const std::string doing = fmt::format("record the snapshot of route '{}', subscriber '{}' (source '{}', head {})",
+                                        floors.route, floors.subscriber, floors.source, floors.head);
+  if (floors.source.empty())
+    return std::unexpected(m_impl->error(JournalError::Kind::InvalidArgument,
+                                         fmt::format("cannot {}: the source instance's name is empty; nothing changed", doing)));
+  for (const auto& [table, asOf] : floors.tableAsOf)
+    if (table.empty())
+      return std::unexpected(m_impl->error(
+          JournalError::Kind::InvalidArgument,
+          fmt::format("cannot {}: a table name is empty (its as_of is {}); nothing changed", doing, asOf)));
+  Transaction tx(m_impl->db);
+  if (int rc = tx.begin(Transaction::Mode::Write); rc != SQLITE_OK) return std::unexpected(m_impl->error(rc, doing));
+  {
+    auto head = m_impl->statement(kHead, doing);
+    if (!head) return std::unexpected(head.error());
+    StatementUse use(**head);
+    if (int rc = (*head)->step(); rc != SQLITE_ROW) return std::unexpected(m_impl->error(rc, doing));
+    if (floors.head > static_cast<std::uint64_t>((*head)->integer(0)))
+      return std::unexpected(m_impl->error(
+          JournalError::Kind::InvalidArgument,
+          fmt::format("cannot {}: the last sequence journaled is {}; a snapshot's head is a sequence the journal "
+                      "handed out; nothing changed",
+                      doing, (*head)->integer(0))));
+  }
+  {
+    auto reg = m_impl->statement(kRegister, doing);
+    if (!reg) return std::unexpected(reg.error());
+    StatementUse use(**reg);
+    (*reg)->bind(1, floors.route).bind(2, floors.subscriber).bind(3, journal_detail::nowUs());
+    if (int rc = (*reg)->step(); rc != SQLITE_DONE) return std::unexpected(m_impl->error(rc, doing));
+  }
+  if (auto ok = m_impl->runForPair(kSnapshotTablesDrop, floors.route, floors.subscriber, doing); !ok) return ok;
+  {
+    auto put = m_impl->statement(kSnapshotPut, doing);
+    if (!put) return std::unexpected(put.error());
+    StatementUse use(**put);
+    (*put)->bind(1, floors.route).bind(2, floors.subscriber).bind(3, floors.source);
+    (*put)->bind(4, static_cast<std::int64_t>(floors.head)).bind(5, static_cast<std::int64_t>(floors.highestAsOf()));
+    (*put)->bind(6, floors.takenAtUs != 0 ? floors.takenAtUs : journal_detail::nowUs());
+    if (int rc = (*put)->step(); rc != SQLITE_DONE) return std::unexpected(m_impl->error(rc, doing));
+  }
+  for (const auto& [table, asOf] : floors.tableAsOf) {
+    auto put = m_impl->statement(kSnapshotTablePut, doing);
+    if (!put) return std::unexpected(put.error());
+    StatementUse use(**put);
+    (*put)->bind(1, floors.route).bind(2, floors.subscriber).bind(3, table).bind(4, static_cast<std::int64_t>(asOf));
+    if (int rc = (*put)->step(); rc != SQLITE_DONE) return std::unexpected(m_impl->error(rc, doing));
+  }
+  if (int rc = tx.commit(); rc != SQLITE_OK) return std::unexpected(m_impl->error(rc, doing));
+  return {};
+}
+
+std::expected<std::optional<SnapshotFloors>, JournalError> Journal::snapshotFloors(const std::string& route,
+                                                                                   const std::string& subscriber) {
+  if (auto ok = checkPair(*this, route, subscriber); !ok) return std::unexpected(ok.error());
+  const std::string doing = fmt::format("read the snapshot floors of route '{}', subscriber '{}'", route, subscriber);
+  Transaction tx(m_impl->db);
+  if (int rc = tx.begin(Transaction::Mode::Read); rc != SQLITE_OK) return std::unexpected(m_impl->error(rc, doing));
+  SnapshotFloors out{.route = route, .subscriber = subscriber};
+  {
+    auto s = m_impl->statement(kSnapshotGet, doing);
+    if (!s) return std::unexpected(s.error());
+    StatementUse use(**s);
+    (*s)->bind(1, route).bind(2, subscriber);
+    const int rc = (*s)->step();
+    if (rc == SQLITE_DONE) return std::nullopt;
+    if (rc != SQLITE_ROW) return std::unexpected(m_impl->error(rc, doing));
+    out.source = (*s)->text(0);
+    out.head = static_cast<std::uint64_t>((*s)->integer(1));
+    out.takenAtUs = (*s)->integer(2);
+  }
+  auto s = m_impl->statement(kSnapshotTablesGet, doing);
   if (!s) return std::unexpected(s.error());
+  StatementUse use(**s);
   (*s)->bind(1, route).bind(2, subscriber);
-  if (int rc = (*s)->step(); rc != SQLITE_DONE) return std::unexpected(m_impl->error(rc, doing));
+  int rc;
+  while ((rc = (*s)->step()) == SQLITE_ROW) out.tableAsOf[(*s)->text(0)] = static_cast<std::uint64_t>((*s)->integer(1));
+  if (rc != SQLITE_DONE) return std::unexpected(m_impl->error(rc, doing));
+  return out;
+}
+
+std::expected<void, JournalError> Journal::dropSnapshotFloors(const std::string& route, const std::string& subscriber) {
+  const std::string doing = fmt::format("drop the snapshot floors of route '{}', subscriber '{}'", route, subscriber);
+  Transaction tx(m_impl->db);
+  if (int rc = tx.begin(Transaction::Mode::Write); rc != SQLITE_OK) return std::unexpected(m_impl->error(rc, doing));
+  for (const char* sql : {kSnapshotDrop, kSnapshotTablesDrop})
+    if (auto ok = m_impl->runForPair(sql, route, subscriber, doing); !ok) return ok;
+  if (int rc = tx.commit(); rc != SQLITE_OK) return std::unexpected(m_impl->error(rc, doing));
   return {};
 }
 
@@ -119,6 +263,20 @@ std::expected<std::uint64_t, JournalError> Journal::prune() {
   const std::int64_t cutoff =
       journal_detail::nowUs() - std::chrono::duration_cast<std::chrono::microseconds>(j.config.retention).count();
   if (int rc = j.db.exec(kBatchTable); rc != SQLITE_OK) return std::unexpected(j.error(rc, doing));
+  {
+    // Before entries go: the settled check reads the source's entries, and a record is released
+    // only once its cursor passed them, so removing entries first would change nothing.
+    const char* releasing = "release the snapshot floors no route needs any more";
+    Transaction tx(j.db);
+    if (int rc = tx.begin(Transaction::Mode::Write); rc != SQLITE_OK) return std::unexpected(j.error(rc, releasing));
+    for (const char* sql : {kSnapshotsSettled, kSnapshotTablesOrphaned}) {
+      auto s = j.statement(sql, releasing);
+      if (!s) return std::unexpected(s.error());
+      StatementUse use(**s);
+      if (int rc = (*s)->step(); rc != SQLITE_DONE) return std::unexpected(j.error(rc, releasing));
+    }
+    if (int rc = tx.commit(); rc != SQLITE_OK) return std::unexpected(j.error(rc, releasing));
+  }
 
   std::uint64_t removed = 0;
   for (;;) {

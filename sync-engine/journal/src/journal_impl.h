@@ -27,6 +27,9 @@ struct Journal::Impl {
   JournalError error(JournalError::Kind kind, std::string_view what) const;  // prefixes "journal <file>: "
   // Runs a one-row UPDATE/DELETE whose ?1 is `id` (and ?2 `extra` unless 0); NotFound, naming
   // `what` and the command that lists the ids, when no row has that id.
+  // Runs a statement whose ?1 and ?2 are (route, subscriber) and that returns no row.
+  std::expected<void, JournalError> runForPair(const char* sql, const std::string& route, const std::string& subscriber,
+                                               std::string_view doing);
   std::expected<void, JournalError> updateById(const char* sql, std::uint64_t id, std::string_view doing,
                                                std::string_view what, std::string_view listCommand,
                                                std::int64_t extra = 0);

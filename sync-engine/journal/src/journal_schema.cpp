@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <iterator>
+
 namespace ipcsync::journal_detail {
 namespace {
 
@@ -91,6 +93,55 @@ CREATE INDEX conflicts_by_resolution ON conflicts (resolution, id);
 INSERT INTO journal_state (id, head, entries, bytes) VALUES (1, 0, 0, 0);
 )sql";
 
+// Version 2: the floors of a route's first snapshot (Journal::recordSnapshot), so that a sync
+// engine restarted after the snapshot's apply still skips what the snapshot holds.
+constexpr const char* kUpgradeToV2 = R"sql(
+CREATE TABLE snapshots (
+  route TEXT NOT NULL,
+  subscriber TEXT NOT NULL,
+  source TEXT NOT NULL,
+  head INTEGER NOT NULL,       -- journal head read before the snapshot; applied as 2 * head + 1
+  max_as_of INTEGER NOT NULL,  -- the largest of its tables' as_of
+  taken_at_us INTEGER NOT NULL,
+  PRIMARY KEY (route, subscriber)
+) WITHOUT ROWID;
+CREATE TABLE snapshot_tables (
+  route TEXT NOT NULL,
+  subscriber TEXT NOT NULL,
+  table_name TEXT NOT NULL,
+  as_of INTEGER NOT NULL,
+  PRIMARY KEY (route, subscriber, table_name)
+) WITHOUT ROWID;
+)sql";
+
+// What takes a file from version N to N + 1, at index N - 1.
+constexpr const char* kUpgrades[] = {kUpgradeToV2};
+static_assert(std::size(kUpgrades) == kSchemaVersion - 1, "one upgrade per version after the first");
+
+std::expected<void, JournalError> setVersion(Database& db, const std::filesystem::path& file, std::int64_t v) {
+  Statement s;
+  int rc = db.prepare("UPDATE journal_schema SET version = ?1 WHERE id = 1", s);
+  if (rc == SQLITE_OK) {
+    s.bind(1, v);
+    rc = s.step();
+  }
+  if (rc != SQLITE_DONE)
+    return std::unexpected(sqliteError(file, rc, fmt::format("record its schema version {}", v), db.errorMessage()));
+  return {};
+}
+
+// Runs the upgrades from `from` to kSchemaVersion inside the caller's transaction.
+std::expected<void, JournalError> upgrade(Database& db, const std::filesystem::path& file, std::int64_t from) {
+  for (std::int64_t v = from; v < kSchemaVersion; ++v) {
+    if (int rc = db.exec(kUpgrades[v - 1]); rc != SQLITE_OK)
+      return std::unexpected(sqliteError(
+          file, rc, fmt::format("upgrade its schema from version {} to {} (it was left at version {})", v, v + 1, from),
+          db.errorMessage()));
+    if (auto ok = setVersion(db, file, v + 1); !ok) return ok;
+  }
+  return {};
+}
+
 std::expected<bool, JournalError> hasTable(Database& db, const std::filesystem::path& file, const char* name) {
   Statement s;
   if (int rc = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1", s); rc != SQLITE_OK)
@@ -129,9 +180,10 @@ std::expected<std::int64_t, JournalError> prepareSchema(Database& db, const std:
                             insert);
         rc != SQLITE_OK)
       return std::unexpected(sqliteError(file, rc, "create its tables", db.errorMessage()));
-    insert.bind(1, kSchemaVersion);
+    insert.bind(1, std::int64_t{1});
     if (rc = insert.step(); rc != SQLITE_DONE)
       return std::unexpected(sqliteError(file, rc, "create its tables", db.errorMessage()));
+    if (auto up = upgrade(db, file, 1); !up) return std::unexpected(up.error());
     if (rc = tx.commit(); rc != SQLITE_OK)
       return std::unexpected(sqliteError(file, rc, "create its tables", db.errorMessage()));
     return kSchemaVersion;
@@ -162,7 +214,13 @@ std::expected<std::int64_t, JournalError> prepareSchema(Database& db, const std:
         fmt::format("journal {} has an invalid schema version {}; it was left untouched; move it aside and start "
                     "with an empty journal",
                     file.string(), found)});
-  return found;
+  if (found < kSchemaVersion) {
+    if (auto up = upgrade(db, file, found); !up) return std::unexpected(up.error());
+    if (int c = tx.commit(); c != SQLITE_OK)
+      return std::unexpected(sqliteError(file, c, fmt::format("upgrade its schema from version {}", found),
+                                         db.errorMessage()));
+  }
+  return kSchemaVersion;
 }
 
 }  // namespace ipcsync::journal_detail

@@ -11,12 +11,13 @@
 
 namespace ipcsync::journal_detail {
 
-// The schema this build writes and reads.
-inline constexpr std::int64_t kSchemaVersion = 1;
+// The schema this build writes and reads. 2 added the snapshot floors (snapshots, snapshot_tables).
+inline constexpr std::int64_t kSchemaVersion = 2;
 
 // Creates the tables in an empty file, or checks an existing file's version: a newer version, a
 // SQLite file that is not a journal, or a missing version row is refused with a message naming
-// the file, and the file is left untouched. Returns the version found (or created).
+// the file, and the file is left untouched. An older version is brought up to kSchemaVersion in
+// the same transaction (all of it or none of it). Returns the version the file now has.
 std::expected<std::int64_t, JournalError> prepareSchema(Database& db, const std::filesystem::path& file);
 
 }  // namespace ipcsync::journal_detail

@@ -53,7 +53,7 @@ TEST_F(OpenTest, EachDurabilityOpensWithItsSynchronousSettingInWalMode) {
     EXPECT_EQ(s->synchronous, expected);
     EXPECT_EQ(s->journalMode, "wal");
     EXPECT_EQ(s->busyTimeout, std::chrono::milliseconds(3000));
-    EXPECT_EQ(s->schemaVersion, 1u);
+    EXPECT_EQ(s->schemaVersion, 2u);
   }
   EXPECT_EQ(sqlOn(config().path, "PRAGMA journal_mode"), "wal") << "WAL is a property of the file";
 }
@@ -74,15 +74,15 @@ TEST_F(OpenTest, RefusesANewerSchemaAndLeavesTheFileUntouched) {
     const auto e = makeEntry("crm", 1);
     ASSERT_TRUE(j->append(std::span(&e, 1)));
   }
-  ASSERT_EQ(sqlOn(config().path, "UPDATE journal_schema SET version = 2"), "");
+  ASSERT_EQ(sqlOn(config().path, "UPDATE journal_schema SET version = 3"), "");
   auto j = Journal::open(config());
   ASSERT_FALSE(j);
   EXPECT_EQ(j.error().kind, JournalError::Kind::Corrupt);
   const auto& m = j.error().message;
   EXPECT_NE(m.find(config().path.string()), std::string::npos) << m;
-  EXPECT_NE(m.find("schema version 2, newer than this build understands (up to 1)"), std::string::npos) << m;
+  EXPECT_NE(m.find("schema version 3, newer than this build understands (up to 2)"), std::string::npos) << m;
   EXPECT_NE(m.find("left untouched"), std::string::npos) << m;
-  EXPECT_EQ(sqlOn(config().path, "SELECT version FROM journal_schema"), "2");
+  EXPECT_EQ(sqlOn(config().path, "SELECT version FROM journal_schema"), "3");
   EXPECT_EQ(sqlOn(config().path, "SELECT count(*) FROM entries"), "1");
 }
 

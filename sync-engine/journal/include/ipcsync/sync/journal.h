@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <expected>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -64,6 +65,20 @@ struct ParkedConflict {
   std::vector<unsigned char> change;  // the single change, as a changeset, to replay on "take source"
   ConflictResolution resolution = ConflictResolution::Open;
   std::int64_t parkedAtUs = 0;
+};
+
+// A route's first snapshot as the sync engine took it, kept so that a restarted engine still knows
+// what the snapshot holds: entries of `source` whose origin sequence is at or below a table's
+// as_of are in it already and must not travel again (docs/design/sync-engine.md, "Snapshot").
+struct SnapshotFloors {
+  std::string route, subscriber;
+  std::string source;      // the instance snapshotted
+  std::uint64_t head = 0;  // the journal head read before the snapshot; it is applied as 2 * head + 1
+  std::map<std::string, std::uint64_t> tableAsOf;  // each source table's as_of (its snapshot point)
+  std::int64_t takenAtUs = 0;                      // 0 on input: now
+
+  std::uint64_t lowestAsOf() const;   // the smallest as_of (0 without tables)
+  std::uint64_t highestAsOf() const;  // the largest as_of (0 without tables)
 };
 
 // What the connection actually runs with (for logs, `ipcsync status` and tests).
@@ -119,14 +134,29 @@ class Journal {
   // InvalidArgument (nothing changed) for a sequence beyond the head or an empty name.
   std::expected<void, JournalError> advance(const std::string& route, const std::string& subscriber,
                                             std::uint64_t sequence);
-  // Forgets a pair (a route removed from the topology), so it no longer holds retention back.
-  // Forgetting an unknown pair is not an error.
+  // Forgets a pair (a route removed from the topology), so it no longer holds retention back, and
+  // its snapshot floors with it (one transaction). Forgetting an unknown pair is not an error.
   std::expected<void, JournalError> dropCursor(const std::string& route, const std::string& subscriber);
+
+  // Snapshot floors, one record per (route, subscriber). recordSnapshot stores `floors` in one
+  // transaction, replacing the pair's earlier record, and registers the pair's cursor at 0 if it is
+  // new (like cursor()), so that the record is always released with it. InvalidArgument (nothing
+  // changed) for an empty route, subscriber, source or table name, or a head beyond the journal's.
+  std::expected<void, JournalError> recordSnapshot(const SnapshotFloors& floors);
+  // The pair's record, or nullopt when it has none.
+  std::expected<std::optional<SnapshotFloors>, JournalError> snapshotFloors(const std::string& route,
+                                                                            const std::string& subscriber);
+  // Removes the pair's record (a snapshot that must be taken again); an unknown pair is not an error.
+  std::expected<void, JournalError> dropSnapshotFloors(const std::string& route, const std::string& subscriber);
 
   // Deletes entries every cursor has passed and older than the retention; how many. An entry is
   // kept while any registered pair has not passed it, while a dead letter names it, and always
   // while no pair is registered at all (nobody has said who reads). Works in batches of short
   // transactions, so appends from another process wait for one batch at most.
+  // It first removes the snapshot floors that can no longer matter: the pair's cursor is past the
+  // snapshot's head and past every journaled entry of the source with an origin sequence at or
+  // below the largest as_of, and the source has journaled through that as_of (so none can still
+  // arrive). Entries are counted in the return value, records are not.
   std::expected<std::uint64_t, JournalError> prune();
   std::expected<JournalUsage, JournalError> usage();
 
