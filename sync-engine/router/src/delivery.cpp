@@ -1,6 +1,13 @@
 // Delivery: per (route, subscriber), journal entries after the cursor -> transform -> Apply in
 // pieces -> cursor; retries with back-off, dead letters, the first snapshot, parked conflicts
 // and the operator's requests.
+//
+// Applies are asynchronous: deliver() sends one and returns; the loop goes on with the other
+// subscribers, captures, operator requests and sync.json, and dispatch() hands the answer to
+// onApplyAnswer(), which sends the next piece or does the bookkeeping (finishApply()). A
+// subscriber has at most one Apply outstanding (Link::pending), so its order is today's. An Apply
+// unanswered for --apply-timeout-ms is a stall: warned about once and shown in sync.json
+// (stalled_ms), never resent, never counted as a failed attempt, never dead-lettered.
 #include <ipcsync/plugin.h>
 #include <spdlog/spdlog.h>
 
@@ -37,6 +44,14 @@ Router::Impl::Outcome Router::Impl::applyEntry(DeliveryState& d, Link& subscribe
                                                std::uint64_t sequence, const JournalEntry& entry,
                                                const std::vector<std::vector<unsigned char>>& pieces,
                                                std::optional<ConflictPolicy> policy, CallError* error) {
+  if (subscriber.pending) {
+    // Never two Applies outstanding to one subscriber (the pieces of one change-set go back to back).
+    if (error)
+      *error = CallError{CallError::What::Timeout, 0, "plugin host '" + subscriber.instance +
+                                                           "' has an Apply outstanding (" + subscriber.pending->what() +
+                                                           "); trying again once it is answered"};
+    return Outcome::Failed;
+  }
   const auto provenance = appliedProvenance(d.plan, entry);
   for (std::size_t i = 0; i < pieces.size(); ++i) {
     wire::Envelope e;
@@ -67,6 +82,206 @@ Router::Impl::Outcome Router::Impl::applyEntry(DeliveryState& d, Link& subscribe
     if (r->status == IPCSYNC_DUPLICATE) return Outcome::Duplicate;
   }
   return Outcome::Applied;
+}
+
+std::string PendingApply::what() const {
+  std::string w;
+  switch (purpose) {
+    case Purpose::Deliver:
+      w = first == last ? "journal sequence " + std::to_string(first)
+                        : "journal sequences " + std::to_string(first) + ".." + std::to_string(last);
+      break;
+    case Purpose::TakeSource: w = "the source's change of conflict #" + std::to_string(conflictId); break;
+    case Purpose::Replay:
+      w = "dead letter #" + std::to_string(letter.id) + ", journal sequence " + std::to_string(letter.sequence);
+      break;
+  }
+  if (pieces.size() > 1) w += ", piece " + std::to_string(piece + 1) + " of " + std::to_string(pieces.size());
+  return w;
+}
+
+PendingApply Router::Impl::applyJob(std::size_t delivery, const std::string& route,
+                                   std::uint64_t sequence, const JournalEntry& entry,
+                                                  std::vector<std::vector<unsigned char>> pieces,
+                                                  std::optional<ConflictPolicy> policy) {
+  const DeliveryState& d = deliveries.at(delivery);
+  PendingApply job;
+  job.delivery = delivery;
+  job.route = route;
+  job.applySequence = sequence;
+  job.origin = entry.origin;
+  job.commitTimeUs = entry.commitTimeUs;
+  job.provenance = appliedProvenance(d.plan, entry);
+  job.conflictPolicy = static_cast<std::uint32_t>(toPolicy(policy.value_or(d.plan.conflict)));
+  job.pieces = std::move(pieces);
+  return job;
+}
+
+wire::Envelope Router::Impl::envelopeOf(const PendingApply& job) const {
+  const DeliveryState& d = deliveries.at(job.delivery);
+  wire::Envelope e;
+  e.origin = job.origin;
+  e.sequence = job.applySequence;
+  e.route = job.route;
+  e.commitTimeUs = job.commitTimeUs;
+  e.provenance = job.provenance;
+  e.pieceIndex = static_cast<std::uint32_t>(job.piece);
+  e.pieceCount = static_cast<std::uint32_t>(job.pieces.size());
+  e.conflictPolicy = job.conflictPolicy;
+  if (!d.plan.timestampColumn.empty()) e.timestampColumn = d.plan.timestampColumn;
+  e.data = std::as_bytes(std::span(job.pieces.at(job.piece)));
+  return e;
+}
+
+Router::Impl::Sent Router::Impl::sendPiece(Link& subscriber, PendingApply& job, CallError* error) {
+  using What = CallError::What;
+  if (!subscriber.session) {
+    *error = CallError{What::Lost, 0, "plugin host '" + subscriber.instance + "' is not connected"};
+    return Sent::Lost;
+  }
+  // Bounded waits: with one Apply outstanding per subscriber its ring and block have room, so
+  // these only wait on a momentarily full block; a piece that cannot go now goes on a later pass.
+  const wire::Envelope e = envelopeOf(job);
+  auto loan = frameLoan(wire::Kind::Apply, e);
+  if (!loan) {
+    const auto code = loan.error().code;
+    if (code == Errc::TooLarge || code == Errc::InvalidArgument) {
+      *error = CallError{What::Protocol, 0, "cannot send Apply to '" + subscriber.instance + "': " + loan.error().message()};
+      return Sent::Failed;
+    }
+    return Sent::Later;
+  }
+  const std::uint32_t correlation = (nextCorrelation++ & 0x7FFFFFFFu) | 1u;
+  if (auto sent = client->send(*subscriber.session, *loan, 2000ms, correlation); !sent) {
+    client->abandon(std::move(*loan));
+    const auto code = sent.error().code;
+    if (code == Errc::EngineGone || code == Errc::Disconnected) {
+      fatal = ExitCode::EngineLost;
+      *error = CallError{What::Lost, 0, sent.error().message()};
+      return Sent::Lost;
+    }
+    if (code == Errc::SessionClosed || code == Errc::PeerGone) {
+      lose(subscriber, sent.error().message());
+      *error = CallError{What::Lost, 0, sent.error().message()};
+      return Sent::Lost;
+    }
+    return Sent::Later;
+  }
+  job.correlation = correlation;
+  job.sentAt = Clock::now();
+  job.stallWarned = false;
+  return Sent::Yes;
+}
+
+void Router::Impl::startApply(Link& subscriber, PendingApply job) {
+  CallError error;
+  switch (sendPiece(subscriber, job, &error)) {
+    case Sent::Yes: subscriber.pending = std::move(job); return;
+    case Sent::Later:
+      job.correlation = 0;
+      job.retryAt = Clock::now() + 50ms;
+      subscriber.pending = std::move(job);
+      return;
+    case Sent::Lost: finishApply(subscriber, std::move(job), Outcome::Lost, error); return;
+    case Sent::Failed: finishApply(subscriber, std::move(job), Outcome::Failed, error); return;
+  }
+}
+
+void Router::Impl::onApplyAnswer(Link& subscriber, const Message& m) {
+  using What = CallError::What;
+  PendingApply job = std::move(*subscriber.pending);
+  subscriber.pending.reset();
+  if (job.stallWarned)
+    spdlog::info("plugin host '{}' answered the Apply of route '{}' ({}) after {} ms; its deliveries carry on",
+                 subscriber.instance, job.route, job.what(),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - job.sentAt).count());
+  const auto bytes = m.bytes();
+  auto kind = wire::peekKind(bytes);
+  std::expected<wire::ApplyResult, std::string> r = std::unexpected(std::string());
+  if (!kind) {
+    r = std::unexpected("plugin host '" + subscriber.instance + "': " + kind.error());
+  } else if (*kind == wire::Kind::Failure) {
+    auto f = wire::decode<wire::Failure>(bytes);
+    if (!f) return finishApply(subscriber, std::move(job), Outcome::Failed, CallError{What::Protocol, 0, f.error()});
+    return finishApply(subscriber, std::move(job), Outcome::Failed, CallError{What::Failure, f->status, f->message});
+  } else if (*kind == wire::Kind::ApplyResult) {
+    r = wire::decode<wire::ApplyResult>(bytes);
+  } else {
+    r = std::unexpected(std::string("answered Apply with ") + std::string(wire::name(*kind)));
+  }
+  if (!r)
+    return finishApply(subscriber, std::move(job), Outcome::Failed, CallError{What::Protocol, IPCSYNC_EINTERNAL, r.error()});
+  DeliveryState& d = deliveries.at(job.delivery);
+  d.rows += r->changesApplied;
+  d.conflicts += r->conflicts;
+  if (r->status == IPCSYNC_DUPLICATE) return finishApply(subscriber, std::move(job), Outcome::Duplicate, {});
+  if (job.piece + 1 >= job.pieces.size()) return finishApply(subscriber, std::move(job), Outcome::Applied, {});
+  // The next piece of the same change-set, right behind this one.
+  ++job.piece;
+  startApply(subscriber, std::move(job));
+}
+
+void Router::Impl::checkPending() {
+  const auto now = Clock::now();
+  for (auto& [name, link] : links) {
+    if (!link.pending || fatal) continue;
+    PendingApply& job = *link.pending;
+    if (job.correlation == 0) {
+      if (now < job.retryAt) continue;
+      PendingApply again = std::move(job);
+      link.pending.reset();
+      startApply(link, std::move(again));
+      continue;
+    }
+    if (job.stallWarned || now - job.sentAt < options.applyTimeout) continue;
+    job.stallWarned = true;
+    spdlog::warn("plugin host '{}' has not answered the Apply of route '{}' ({}) for {} ms (--apply-timeout-ms): it "
+                 "is stopped or hung in its plugin. Its deliveries wait for that answer (nothing is sent again, nothing "
+                 "is dead-lettered); the other subscribers carry on. Check the process (`ipcsync status` shows its "
+                 "pid): `kill -CONT` it if it was stopped, or restart it (its supervisor starts it again and it "
+                 "resumes after what it applied)",
+                 name, job.route, job.what(),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(now - job.sentAt).count());
+  }
+}
+
+std::int64_t Router::Impl::stalledMs(const Link& subscriber) const {
+  if (!subscriber.pending || subscriber.pending->correlation == 0) return 0;
+  const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - subscriber.pending->sentAt);
+  return waited >= options.applyTimeout ? waited.count() : 0;
+}
+
+void Router::Impl::drainPending(Clock::time_point deadline) {
+  for (;;) {
+    bool waiting = false;
+    for (auto& [name, link] : links)
+      waiting |= link.pending && !link.pending->stallWarned && link.session.has_value();
+    if (!waiting || fatal || Clock::now() >= deadline) return;
+    pump(20ms);
+    checkPending();
+  }
+}
+
+// Moves journal sequence `sequence` of `d` to the dead letters and the route past it; false if it
+// could not be recorded (then it is tried again in a second).
+static bool deadLetter(Router::Impl& r, DeliveryState& d, std::uint64_t sequence, const std::string& origin,
+                       std::uint64_t originSequence, const std::string& failure) {
+  DeadLetter letter{.route = d.plan.route, .subscriber = d.plan.subscriber, .sequence = sequence, .error = failure,
+                    .attempts = std::max<std::uint32_t>(d.attempts, 1), .failedAtUs = nowUs()};
+  if (auto added = r.journal->addDeadLetter(letter); !added) {
+    spdlog::error("journal: cannot record dead letter for sequence {}: {}", sequence, added.error().message);
+    d.nextTry = Clock::now() + 1s;
+    return false;
+  }
+  ++d.deadLetters;
+  spdlog::error("route '{}': journal sequence {} (from '{}' sequence {}) moved to the dead letters for '{}' after {} "
+                "attempt(s): {}; the route carries on (`ipcsync deadletter` lists it, replay retries it)",
+                d.plan.route, sequence, origin, originSequence, d.plan.subscriber, letter.attempts, failure);
+  d.attempts = 0;
+  d.failingSequence = 0;
+  d.cursor = d.skippedThrough = sequence;
+  if (auto a = r.journal->advance(d.plan.route, d.plan.subscriber, d.cursor); !a) spdlog::warn("journal: {}", a.error().message);
+  return true;
 }
 
 bool Router::Impl::prepare(DeliveryState& d) {
@@ -114,31 +329,45 @@ bool Router::Impl::prepare(DeliveryState& d) {
     resumeSnapshot(d, seq->sequence);
     d.skippedThrough = d.cursor;
     d.syncedGeneration = sub.generation;
+    d.read.clear();
   }
   if (d.plan.snapshot && !d.snapshotChecked) {
-    if (!src.session) return false;  // wait for the source
+    // Wait for the source; and for any Apply outstanding at either end (a snapshot's requests are
+    // synchronous: they must not queue behind an Apply a stopped host may never answer).
+    if (!src.session || src.pending || sub.pending) return false;
     takeSnapshot(d, src, sub);
+    d.read.clear();
     return d.snapshotChecked;
   }
   return true;
 }
 
 bool Router::Impl::deliver(DeliveryState& d) {
-  if (Clock::now() < d.nextTry || !prepare(d)) return false;
   Link& sub = links.at(d.plan.subscriber);
-  const auto tables = d.transform->sourceTables();
-  // The head before the read: entries the read filters out (other tables, or ones that already
-  // passed through the subscriber) never come back to move the cursor, so a caught-up delivery
-  // moves it there itself; otherwise its lag would grow and retention would keep everything.
-  const auto state = journal->usage();
-  auto entries = journal->read(std::max(d.cursor, d.skippedThrough), options.batch, tables, d.plan.subscriber);
-  if (!entries) {
-    if (entries.error().kind != JournalError::Kind::Busy) spdlog::error("journal: {}", entries.error().message);
-    return false;
+  // One Apply outstanding per subscriber (its answer comes through dispatch()); an operator
+  // request waiting for this subscriber goes before the next delivery.
+  if (sub.pending || sub.operatorWaiting) return false;
+  if (Clock::now() < d.nextTry || !prepare(d)) return false;
+  const std::size_t index = static_cast<std::size_t>(&d - deliveries.data());
+  const std::uint64_t from = std::max(d.cursor, d.skippedThrough);
+  if (d.readNext >= d.read.size() || d.readAfter != from) {
+    const auto tables = d.transform->sourceTables();
+    // The head before the read: entries the read filters out (other tables, or ones that already
+    // passed through the subscriber) never come back to move the cursor, so a caught-up delivery
+    // moves it there itself; otherwise its lag would grow and retention would keep everything.
+    const auto state = journal->usage();
+    auto entries = journal->read(from, options.batch, tables, d.plan.subscriber);
+    if (!entries) {
+      if (entries.error().kind != JournalError::Kind::Busy) spdlog::error("journal: {}", entries.error().message);
+      return false;
+    }
+    if (entries->empty() && state && state->head > from) d.skippedThrough = state->head;
+    d.backlog = entries->size() >= options.batch;
+    d.oldestUndeliveredUs = 0;
+    d.read = std::move(*entries);
+    d.readNext = 0;
   }
-  if (entries->empty() && state && state->head > std::max(d.cursor, d.skippedThrough)) d.skippedThrough = state->head;
-  d.backlog = entries->size() >= options.batch;
-  d.oldestUndeliveredUs = 0;
+  const std::vector<JournalEntry>& entries = d.read;
   bool worked = false;
   const auto persistSkips = [&] {
     if (d.skippedThrough > d.cursor) {
@@ -187,9 +416,10 @@ bool Router::Impl::deliver(DeliveryState& d) {
     return std::move(out->changeset);
   };
   const std::uint64_t pieceBytes = options.topology.journal.pieceBytes;
-  for (std::size_t next = 0; next < entries->size();) {
+  std::size_t next = d.readNext;
+  while (next < entries.size()) {
     if (stopping || fatal || !sub.session) break;
-    const JournalEntry& e = (*entries)[next++];
+    const JournalEntry& e = entries[next++];
     if (!carried(e)) {
       d.skippedThrough = e.sequence;
       continue;
@@ -221,8 +451,8 @@ bool Router::Impl::deliver(DeliveryState& d) {
       std::vector<unsigned char> batch = std::move(*out);
       if (e.sequence > d.singlesThrough) {
         const auto provenance = appliedProvenance(d.plan, e);
-        while (next < entries->size()) {
-          const JournalEntry& f = (*entries)[next];
+        while (next < entries.size()) {
+          const JournalEntry& f = entries[next];
           if (!carried(f)) {
             through = f.sequence;
             ++next;
@@ -246,71 +476,86 @@ bool Router::Impl::deliver(DeliveryState& d) {
     persistSkips();
     worked = true;
     if (!quarantine) {
-      CallError error;
-      const auto outcome = applyEntry(d, sub, d.plan.route, applySequence(last->sequence), *last, pieces, std::nullopt, &error);
-      if (outcome == Outcome::Lost) return true;
-      if (outcome == Outcome::Applied || outcome == Outcome::Duplicate) {
-        if (outcome == Outcome::Applied) d.applied += members;
-        else d.duplicates += members;
-        d.cursor = d.skippedThrough = through;
-        d.attempts = 0;
-        d.failingSequence = 0;
-        d.oldestUndeliveredUs = 0;
-        if (auto a = journal->advance(d.plan.route, d.plan.subscriber, d.cursor); !a)
-          spdlog::warn("journal: {}", a.error().message);
-        continue;
-      }
-      ++d.errors;
-      if (members > 1) {
-        // Which entry failed is unknown: each gets its own Apply, retries and dead letter.
-        d.singlesThrough = last->sequence;
-        d.lastError = error.message;
-        spdlog::warn("route '{}': '{}' failed a batch of {} change-sets (journal sequences {}..{}): {}; applying them "
-                     "one at a time",
-                     d.plan.route, d.plan.subscriber, members, e.sequence, last->sequence, error.message);
-        return true;
-      }
-      if (d.failingSequence != e.sequence) {
-        d.failingSequence = e.sequence;
-        d.attempts = 0;
-      }
-      ++d.attempts;
-      failure = error.message;
-      d.lastError = failure;
-      quarantine = error.status == IPCSYNC_ESCHEMA || d.attempts >= d.plan.maxRetries;
-      if (!quarantine) {
-        const auto backoff = std::min<std::chrono::milliseconds>(100ms * (1u << std::min(d.attempts, 6u)), 5s);
-        spdlog::warn("route '{}': '{}' failed journal sequence {} (attempt {} of {}): {}; retrying in {} ms",
-                     d.plan.route, d.plan.subscriber, e.sequence, d.attempts, d.plan.maxRetries, failure, backoff.count());
-        d.nextTry = Clock::now() + backoff;
-        return true;
-      }
-    }
-    DeadLetter letter{.route = d.plan.route, .subscriber = d.plan.subscriber, .sequence = e.sequence, .error = failure,
-                      .attempts = std::max<std::uint32_t>(d.attempts, 1), .failedAtUs = nowUs()};
-    if (auto added = journal->addDeadLetter(letter); !added) {
-      spdlog::error("journal: cannot record dead letter for sequence {}: {}", e.sequence, added.error().message);
-      d.nextTry = Clock::now() + 1s;
+      // Sent now, answered later (onApplyAnswer -> finishApply). The entries after `through` stay
+      // in d.read for the next Apply, valid as long as this one succeeds.
+      d.readNext = next;
+      d.readAfter = through;
+      PendingApply job = applyJob(index, d.plan.route, applySequence(last->sequence), *last, std::move(pieces), std::nullopt);
+      job.first = e.sequence;
+      job.last = last->sequence;
+      job.through = through;
+      job.members = members;
+      job.originSequence = e.originSequence;
+      startApply(sub, std::move(job));
       return true;
     }
-    ++d.deadLetters;
-    spdlog::error("route '{}': journal sequence {} (from '{}' sequence {}) moved to the dead letters for '{}' after {} "
-                  "attempt(s): {}; the route carries on (`ipcsync deadletter` lists it, replay retries it)",
-                  d.plan.route, e.sequence, e.origin, e.originSequence, d.plan.subscriber, letter.attempts, failure);
-    d.attempts = 0;
-    d.failingSequence = 0;
-    d.cursor = d.skippedThrough = e.sequence;
-    if (auto a = journal->advance(d.plan.route, d.plan.subscriber, d.cursor); !a) spdlog::warn("journal: {}", a.error().message);
+    if (!deadLetter(*this, d, e.sequence, e.origin, e.originSequence, failure)) {
+      d.read.clear();
+      return true;
+    }
   }
+  d.readNext = next;
+  d.readAfter = std::max(d.cursor, d.skippedThrough);
   persistSkips();
   return worked || d.backlog;
 }
 
-void Router::Impl::deliverAll() {
-  for (auto& d : deliveries) {
-    if (stopping || fatal) return;
-    deliver(d);
+void Router::Impl::finishApply(Link& subscriber, PendingApply job, Outcome outcome, const CallError& error) {
+  DeliveryState& d = deliveries.at(job.delivery);
+  if (job.purpose == PendingApply::Purpose::TakeSource) {
+    if (outcome == Outcome::Applied || outcome == Outcome::Duplicate) {
+      if (auto m = journal->markResolved(job.conflictId); !m) spdlog::warn("journal: {}", m.error().message);
+      else spdlog::info("conflict #{} resolved: the source's change was applied to '{}'", job.conflictId, subscriber.instance);
+    } else {
+      spdlog::warn("conflict #{}: applying the source's change to '{}' failed: {}; trying again later", job.conflictId,
+                   subscriber.instance, error.message);
+    }
+    return;
   }
+  if (job.purpose == PendingApply::Purpose::Replay) {
+    if (outcome == Outcome::Lost) return;  // the request stays; tried again once the host is back
+    replayed(job.letter, outcome == Outcome::Failed ? error.message : std::string());
+    return;
+  }
+  if (outcome == Outcome::Lost) {
+    d.read.clear();  // the next session starts from LastApplied
+    return;
+  }
+  if (outcome == Outcome::Applied || outcome == Outcome::Duplicate) {
+    if (outcome == Outcome::Applied) d.applied += job.members;
+    else d.duplicates += job.members;
+    d.cursor = d.skippedThrough = job.through;
+    d.attempts = 0;
+    d.failingSequence = 0;
+    d.oldestUndeliveredUs = 0;
+    if (auto a = journal->advance(d.plan.route, d.plan.subscriber, d.cursor); !a) spdlog::warn("journal: {}", a.error().message);
+    return;
+  }
+  ++d.errors;
+  d.read.clear();  // read again from the cursor
+  if (job.members > 1) {
+    // Which entry failed is unknown: each gets its own Apply, retries and dead letter.
+    d.singlesThrough = job.last;
+    d.lastError = error.message;
+    spdlog::warn("route '{}': '{}' failed a batch of {} change-sets (journal sequences {}..{}): {}; applying them "
+                 "one at a time",
+                 d.plan.route, d.plan.subscriber, job.members, job.first, job.last, error.message);
+    return;
+  }
+  if (d.failingSequence != job.first) {
+    d.failingSequence = job.first;
+    d.attempts = 0;
+  }
+  ++d.attempts;
+  d.lastError = error.message;
+  if (error.status != IPCSYNC_ESCHEMA && d.attempts < d.plan.maxRetries) {
+    const auto backoff = std::min<std::chrono::milliseconds>(100ms * (1u << std::min(d.attempts, 6u)), 5s);
+    spdlog::warn("route '{}': '{}' failed journal sequence {} (attempt {} of {}): {}; retrying in {} ms", d.plan.route,
+                 d.plan.subscriber, job.first, d.attempts, d.plan.maxRetries, error.message, backoff.count());
+    d.nextTry = Clock::now() + backoff;
+    return;
+  }
+  deadLetter(*this, d, job.first, job.origin, job.originSequence, error.message);
 }
 
 void Router::Impl::onConflict(Link& link, const wire::Conflict& c) {
@@ -341,6 +586,15 @@ void Router::Impl::operatorRequests() {
       if (d.plan.route == route && d.plan.subscriber == subscriber) return &d;
     return nullptr;
   };
+  for (auto& [name, link] : links) link.operatorWaiting = false;
+  // A request goes through the same asynchronous Apply as a delivery. One for a subscriber with an
+  // Apply outstanding waits for it (no new delivery is started to it meanwhile); a stalled
+  // subscriber therefore holds only its own requests.
+  const auto busy = [&](Link& sub) {
+    if (!sub.pending) return false;
+    sub.operatorWaiting = true;
+    return true;
+  };
   if (auto open = journal->conflicts(true)) {
     for (const auto& c : *open) {
       if (c.resolution == ConflictResolution::TakeTargetRequested) {
@@ -350,22 +604,19 @@ void Router::Impl::operatorRequests() {
       }
       if (c.resolution != ConflictResolution::TakeSourceRequested) continue;
       DeliveryState* d = find(c.route, c.subscriber);
-      if (!d || !links.at(c.subscriber).session) continue;
+      if (!d) continue;
+      Link& sub = links.at(c.subscriber);
+      if (!sub.session || busy(sub)) continue;
       JournalEntry entry;
       entry.origin = c.origin;
       entry.commitTimeUs = nowUs();
       entry.provenance = {c.origin};
-      CallError error;
-      const auto outcome = applyEntry(*d, links.at(c.subscriber), c.route + "#conflict-" + std::to_string(c.id),
-                                      applySequence(std::max<std::uint64_t>(c.sequence, 1)), entry, {c.change},
-                                      ConflictPolicy::SourceWins, &error);
-      if (outcome == Outcome::Applied || outcome == Outcome::Duplicate) {
-        if (auto m = journal->markResolved(c.id); !m) spdlog::warn("journal: {}", m.error().message);
-        else spdlog::info("conflict #{} resolved: the source's change was applied to '{}'", c.id, c.subscriber);
-      } else {
-        spdlog::warn("conflict #{}: applying the source's change to '{}' failed: {}; trying again later", c.id,
-                     c.subscriber, error.message);
-      }
+      PendingApply job = applyJob(static_cast<std::size_t>(d - deliveries.data()), c.route + "#conflict-" + std::to_string(c.id),
+                                  applySequence(std::max<std::uint64_t>(c.sequence, 1)), entry, {c.change},
+                                  ConflictPolicy::SourceWins);
+      job.purpose = PendingApply::Purpose::TakeSource;
+      job.conflictId = c.id;
+      startApply(sub, std::move(job));
     }
   }
   auto letters = journal->deadLetters();
@@ -373,7 +624,9 @@ void Router::Impl::operatorRequests() {
   for (const auto& l : *letters) {
     if (!l.replayRequested) continue;
     DeliveryState* d = find(l.route, l.subscriber);
-    if (!d || !d->transform || !links.at(l.subscriber).session) continue;
+    if (!d || !d->transform) continue;
+    Link& sub = links.at(l.subscriber);
+    if (!sub.session || busy(sub)) continue;
     auto entries = journal->read(l.sequence - 1, 1);
     std::string failure;
     if (!entries || entries->empty() || entries->front().sequence != l.sequence) {
@@ -384,32 +637,40 @@ void Router::Impl::operatorRequests() {
       if (!out) failure = out.error();
       else if (!out->changeset.empty()) {
         auto pieces = split(out->changeset, options.topology.journal.pieceBytes, failure);
-        CallError error;
-        const auto outcome = applyEntry(*d, links.at(l.subscriber), l.route + "#deadletter-" + std::to_string(l.id),
-                                        applySequence(e.sequence), e, pieces, std::nullopt, &error);
-        if (outcome == Outcome::Lost) continue;
-        if (outcome == Outcome::Failed) failure = error.message;
+        if (failure.empty()) {
+          PendingApply job = applyJob(static_cast<std::size_t>(d - deliveries.data()),
+                                      l.route + "#deadletter-" + std::to_string(l.id), applySequence(e.sequence), e,
+                                      std::move(pieces), std::nullopt);
+          job.purpose = PendingApply::Purpose::Replay;
+          job.letter = l;
+          startApply(sub, std::move(job));
+          continue;  // replayed() when answered
+        }
       }
     }
-    if (failure.empty()) {
-      if (auto r = journal->removeDeadLetter(l.id); !r) spdlog::warn("journal: {}", r.error().message);
-      else spdlog::info("dead letter #{} (route '{}', sequence {}) replayed to '{}'", l.id, l.route, l.sequence, l.subscriber);
-      continue;
-    }
-    // Failed again: the same letter (same id, for the operator) is updated in place, so a crash
-    // here can never lose it and let retention drop its change-set.
-    DeadLetter again = l;
-    again.attempts = l.attempts + 1;
-    again.error = failure;
-    again.failedAtUs = nowUs();
-    again.replayRequested = false;
-    if (auto r = journal->addDeadLetter(again); !r) {
-      spdlog::warn("journal: {}", r.error().message);
-      continue;
-    }
-    spdlog::error("dead letter #{} (route '{}', sequence {}) failed again on '{}': {}", l.id, l.route, l.sequence,
-                  l.subscriber, failure);
+    replayed(l, failure);
   }
+}
+
+void Router::Impl::replayed(const DeadLetter& l, const std::string& failure) {
+  if (failure.empty()) {
+    if (auto r = journal->removeDeadLetter(l.id); !r) spdlog::warn("journal: {}", r.error().message);
+    else spdlog::info("dead letter #{} (route '{}', sequence {}) replayed to '{}'", l.id, l.route, l.sequence, l.subscriber);
+    return;
+  }
+  // Failed again: the same letter (same id, for the operator) is updated in place, so a crash
+  // here can never lose it and let retention drop its change-set.
+  DeadLetter again = l;
+  again.attempts = l.attempts + 1;
+  again.error = failure;
+  again.failedAtUs = nowUs();
+  again.replayRequested = false;
+  if (auto r = journal->addDeadLetter(again); !r) {
+    spdlog::warn("journal: {}", r.error().message);
+    return;
+  }
+  spdlog::error("dead letter #{} (route '{}', sequence {}) failed again on '{}': {}", l.id, l.route, l.sequence,
+                l.subscriber, failure);
 }
 
 void Router::Impl::refreshUsage() {
@@ -430,7 +691,6 @@ void Router::Impl::housekeeping() {
   bool held = false;
   for (auto& [name, link] : links) held |= link.heldBack;
   if (held) commitCaptures(true);
-  operatorRequests();
   const auto now = Clock::now();
   const double seconds = std::chrono::duration<double>(now - lastRate).count();
   if (seconds > 0) {

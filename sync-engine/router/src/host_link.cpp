@@ -22,6 +22,16 @@ void Router::Impl::lose(Link& link, const std::string& why) {
   (void)client->closeSession(*link.session);
   link.session.reset();
   link.collecting.reset();  // a half-received transaction is emitted again after the host's restart
+  if (link.pending) {
+    // Its answer can no longer come. The next session asks LastApplied, which says whether the
+    // Apply took effect, so nothing is applied twice or skipped.
+    PendingApply job = std::move(*link.pending);
+    link.pending.reset();
+    spdlog::info("plugin host '{}': the Apply of route '{}' ({}) it had not answered is dropped; its next session "
+                 "resumes after what it recorded as applied",
+                 link.instance, job.route, job.what());
+    finishApply(link, std::move(job), Outcome::Lost, CallError{CallError::What::Lost, 0, why});
+  }
   link.nextAttempt = Clock::now() + 100ms;
 }
 

@@ -16,7 +16,8 @@ volatile std::sig_atomic_t g_stop = 0;
 extern "C" void onSignal(int) { g_stop = 1; }
 
 constexpr const char* kFooter =
-    "Exit codes: 0 stopped on SIGTERM/SIGINT (what was received is journaled, in-flight applies finished); "
+    "Exit codes: 0 stopped on SIGTERM/SIGINT (what was received is journaled; answers to Applies in flight are "
+    "waited for, at most 5 s and not beyond --apply-timeout-ms); "
     "1 the engine is not running, went away, or 'sync' is already registered; 2 usage error (command line, "
     "topology); 3 the journal could not be opened or written.";
 
@@ -35,7 +36,10 @@ int main(int argc, char** argv) {
   auto* cfg = app.add_option("--config", configFile, "the daemon's YAML configuration (its routes: and journal:)");
   topo->excludes(cfg);
   app.add_option("--journal", journalPath, "journal file (overrides the topology's journal path)");
-  app.add_option("--apply-timeout-ms", applyTimeoutMs, "longest wait for one Apply's answer (default 30000)")
+  app.add_option("--apply-timeout-ms", applyTimeoutMs,
+                 "how long an Apply may go unanswered before its subscriber is reported stalled (a warning, and "
+                 "stalled_ms in sync.json); it is not sent again nor counted as a failure, and other subscribers "
+                 "never wait for it (default 30000)")
       ->check(CLI::Range(100, 3600000));
   try {
     app.parse(argc, argv);

@@ -71,6 +71,10 @@ std::expected<std::unique_ptr<Router>, StartupError> Router::create(RouterOption
 void Router::Impl::dispatch(const Message& m) {
   Link* link = linkOf(m.session());
   if (!link) return;  // a session we already closed
+  if (link->pending && link->pending->correlation != 0 && m.correlation() == link->pending->correlation) {
+    onApplyAnswer(*link, m);
+    return;
+  }
   auto kind = wire::peekKind(m.bytes());
   if (!kind) {
     spdlog::warn("plugin host '{}' sent a frame the sync engine cannot read: {}", link->instance, kind.error());
@@ -136,7 +140,9 @@ ExitCode Router::run(const volatile std::sig_atomic_t& stop) {
   while (!s.fatal) {
     if (stop) {
       s.stopping = true;
-      spdlog::info("stopping: journaling what was received, then exiting");
+      spdlog::info("stopping: waiting for the answers to Applies in flight, journaling what was received, then exiting");
+      // Bounded: a stalled subscriber is not waited for (its next session resumes from LastApplied).
+      s.drainPending(Clock::now() + std::min<std::chrono::milliseconds>(s.options.applyTimeout, 5s));
       s.pump(0ms);
       s.commitCaptures(true);
       if (auto u = s.journal->usage()) s.usage = *u;
@@ -150,6 +156,9 @@ ExitCode Router::run(const volatile std::sig_atomic_t& stop) {
     s.connectHosts();
     s.pump(0ms);
     s.commitCaptures(false);
+    s.checkPending();
+    // Each subscriber without an Apply outstanding gets its next one; answers arrive through
+    // dispatch(), so no subscriber waits for another.
     bool busy = false;
     for (auto& d : s.deliveries) {
       if (stop || s.fatal) break;
@@ -159,6 +168,13 @@ ExitCode Router::run(const volatile std::sig_atomic_t& stop) {
     if (now >= s.nextHousekeeping) {
       s.housekeeping();
       s.nextHousekeeping = now + 1s;
+    }
+    // Operator requests every second, and as soon as a subscriber one waits for is free.
+    bool operatorTurn = false;
+    for (auto& [name, l] : s.links) operatorTurn |= l.operatorWaiting && !l.pending;
+    if ((now >= s.nextOperator || operatorTurn) && !s.fatal) {
+      s.operatorRequests();
+      s.nextOperator = now + 1s;
     }
     if (now >= s.nextStatus) {
       if (auto u = s.journal->usage()) s.usage = *u;

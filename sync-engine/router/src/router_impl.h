@@ -25,6 +25,44 @@ using Clock = std::chrono::steady_clock;
 
 std::int64_t nowUs();  // wall clock, microseconds since the epoch
 
+// An Apply sent to a subscriber and not answered yet. A subscriber has at most one (its Applies
+// stay in order and the pieces of one change-set go back to back, plugin.h `apply`); the others
+// are not held by it. dispatch() completes it when its answer arrives (by correlation); it is
+// dropped when the subscriber's session ends, and LastApplied on the next session takes over. An
+// answer late beyond --apply-timeout-ms is a stall (warned about, shown in sync.json), never a
+// failure: nothing is resent, no attempt is counted.
+struct PendingApply {
+  enum class Purpose { Deliver, TakeSource, Replay };
+  Purpose purpose = Purpose::Deliver;
+  std::size_t delivery = 0;  // index into Impl::deliveries
+  // The piece awaiting its answer (correlation 0: not sent yet, the loop sends it when it can).
+  std::uint32_t correlation = 0;
+  Clock::time_point sentAt{};
+  Clock::time_point retryAt{};  // for a piece not sent yet
+  bool stallWarned = false;
+  // What goes: envelope fields and the change-set's pieces.
+  std::string route;
+  std::uint64_t applySequence = 0;
+  std::string origin;
+  std::int64_t commitTimeUs = 0;
+  std::vector<std::string> provenance;
+  std::uint32_t conflictPolicy = 0;
+  std::vector<std::vector<unsigned char>> pieces;
+  std::size_t piece = 0;  // the piece outstanding (or to send)
+  bool duplicate = false;
+  // Deliver: the journal sequences it carries, first to `last` (the last with changes) and
+  // `through` (the last it passes, changes or not); how many entries with changes; the first
+  // entry's origin sequence (for a dead letter's log line).
+  std::uint64_t first = 0, last = 0, through = 0;
+  std::size_t members = 1;
+  std::uint64_t originSequence = 0;
+  // TakeSource: the parked conflict. Replay: the dead letter.
+  std::uint64_t conflictId = 0;
+  DeadLetter letter;
+  // What it is, for log lines: "journal sequence 12", "journal sequences 12..40", "conflict #3".
+  std::string what() const;
+};
+
 // One plugin host as the sync engine sees it.
 struct Link {
   std::string instance;
@@ -49,6 +87,9 @@ struct Link {
   std::uint64_t acknowledged = 0;       // highest Acknowledge sent
   bool heldBack = false;                // journal full: not acknowledging
   std::uint64_t emitted = 0, journaled = 0, duplicates = 0;
+  // Delivery to it (as a subscriber).
+  std::optional<PendingApply> pending;
+  bool operatorWaiting = false;  // an operator request for it waits for `pending`: no new delivery first
 };
 
 // One (route, subscriber).
@@ -73,6 +114,11 @@ struct DeliveryState {
   Clock::time_point nextTry{};
   std::string lastError;
   bool backlog = false;  // the last read filled its batch
+  // The last read's entries not yet delivered: read[readNext..]. Valid while the delivery position
+  // (max(cursor, skippedThrough)) is still readAfter, i.e. the Applies before them succeeded.
+  std::vector<JournalEntry> read;
+  std::size_t readNext = 0;
+  std::uint64_t readAfter = 0;
   // Entries through this journal sequence go one per Apply: a batch holding them failed, so each
   // gets its own retries and, if it keeps failing, its own dead letter.
   std::uint64_t singlesThrough = 0;
@@ -110,7 +156,7 @@ struct Router::Impl {
     std::vector<std::vector<unsigned char>> pieces;
   };
   std::optional<SnapshotCollect> snapshot;
-  Clock::time_point nextStatus{}, nextHousekeeping{}, lastRate{};
+  Clock::time_point nextStatus{}, nextHousekeeping{}, nextOperator{}, lastRate{};
   bool journalWarned = false;
   std::uint64_t journalUsageBytes = 0;
   JournalUsage usage{};
@@ -136,22 +182,46 @@ struct Router::Impl {
   void onEmit(Link& link, const wire::Envelope& e);
   void commitCaptures(bool force);
   // delivery.cpp
-  void deliverAll();
-  bool deliver(DeliveryState& d);  // true: did work
+  bool deliver(DeliveryState& d);  // true: did work (started an Apply, or moved past entries)
   bool prepare(DeliveryState& d);
+  // Asynchronous Applies (at most one per subscriber, Link::pending). startApply() sends the first
+  // piece (false: the session is lost, or the piece cannot be framed: finished as Failed);
+  // sendPiece() sends job.piece; onApplyAnswer() takes an answer (dispatch); finishApply() does
+  // the bookkeeping of its purpose; checkPending() sends pieces that could not be sent yet and
+  // warns once about an Apply unanswered beyond --apply-timeout-ms.
+  void startApply(Link& subscriber, PendingApply job);
+  enum class Sent { Yes, Later, Lost, Failed };
+  Sent sendPiece(Link& subscriber, PendingApply& job, CallError* error);
+  void onApplyAnswer(Link& subscriber, const Message& m);
+  void checkPending();
+  // Waits (pumping) until no answered-in-time Apply is outstanding, or `deadline`.
+  void drainPending(Clock::time_point deadline);
+  // How long (ms) the subscriber's outstanding Apply has gone unanswered, once that reached the
+  // apply timeout (a stall); 0 otherwise.
+  std::int64_t stalledMs(const Link& subscriber) const;
+  wire::Envelope envelopeOf(const PendingApply& job) const;
   // snapshot.cpp
   void takeSnapshot(DeliveryState& d, Link& source, Link& subscriber);
   // After LastApplied: whether the route's snapshot is still to take, and the skip floors of one
   // already applied. lastApplied is the subscriber's apply sequence for the route.
   void resumeSnapshot(DeliveryState& d, std::uint64_t lastApplied);
   enum class Outcome { Applied, Duplicate, Failed, Lost };
+  void finishApply(Link& subscriber, PendingApply job, Outcome outcome, const CallError& error);
+  // A fresh job for delivery d (envelope fields from the plan and the entry).
+  PendingApply applyJob(std::size_t delivery, const std::string& route, std::uint64_t sequence,
+                        const JournalEntry& entry, std::vector<std::vector<unsigned char>> pieces,
+                        std::optional<ConflictPolicy> policy);
   Outcome applyEntry(DeliveryState& d, Link& subscriber, const std::string& route, std::uint64_t sequence,
                      const JournalEntry& entry, const std::vector<std::vector<unsigned char>>& pieces,
                      std::optional<ConflictPolicy> policy, CallError* error);
   void onConflict(Link& link, const wire::Conflict& c);
   void housekeeping();
   void refreshUsage();  // usage := the journal's; warns once each time it becomes nearly full
+  // Conflict `--take source` and dead-letter replay requests, sent as asynchronous Applies; a
+  // subscriber with an Apply outstanding is skipped this round (Link::operatorWaiting).
   void operatorRequests();
+  // A dead letter's replay ended: removed (failure empty) or updated in place with the failure.
+  void replayed(const DeadLetter& letter, const std::string& failure);
   // status_file.cpp
   void writeStatus();
 };

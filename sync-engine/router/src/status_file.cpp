@@ -41,6 +41,7 @@ void Router::Impl::writeStatus() {
         {"dead_letters", d.deadLetters},
         {"last_error", d.lastError},
         {"problem", d.transformError},
+        {"stalled_ms", stalledMs(links.at(d.plan.subscriber))},
     });
   }
   json sources = json::array();

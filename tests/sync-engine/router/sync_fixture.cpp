@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -138,13 +139,16 @@ std::unique_ptr<Process> SyncE2eTest::startHost(const std::string& instance, con
   return p;
 }
 
-std::unique_ptr<Process> SyncE2eTest::startSync(const std::string& routesJson, const std::string& journalExtra) {
+std::unique_ptr<Process> SyncE2eTest::startSync(const std::string& routesJson, const std::string& journalExtra,
+                                                const std::vector<std::string>& extraArgs) {
   const auto file = dir.path() / "topology.json";
   std::ofstream(file) << R"({"routes":)" << routesJson << R"(,"journal":{"path":")" << journalPath().string() << '"'
                       << journalExtra << "}}";
-  auto p = std::make_unique<Process>(std::vector<std::string>{IPCSYNC_SYNC_BIN, "--namespace", ns, "--runtime-dir",
-                                                              dir.path().string(), "--topology", file.string()},
-                                     logOf("sync"));
+  const char* other = std::getenv("IPCSYNC_TEST_SYNC_BIN");
+  std::vector<std::string> argv{other && *other ? other : IPCSYNC_SYNC_BIN, "--namespace", ns, "--runtime-dir",
+                                dir.path().string(), "--topology", file.string()};
+  argv.insert(argv.end(), extraArgs.begin(), extraArgs.end());
+  auto p = std::make_unique<Process>(argv, logOf("sync"));
   EXPECT_TRUE(eventually([&] { return registered("sync") || !p->running(); }, std::chrono::seconds(20))) << log("sync");
   return p;
 }

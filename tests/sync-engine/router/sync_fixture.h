@@ -52,8 +52,11 @@ class SyncE2eTest : public ipcsync::test::NamespaceTest {
   // Starts `ipcsync-plugin-host` for `instance` of `plugin` ("crm", "mining") on db(instance)
   // and waits until it is registered.
   std::unique_ptr<Process> startHost(const std::string& instance, const std::string& plugin);
-  // Writes the topology (routes JSON array; the journal goes to journalPath()) and starts ipcsync-sync.
-  std::unique_ptr<Process> startSync(const std::string& routesJson, const std::string& journalExtra = "");
+  // Writes the topology (routes JSON array; the journal goes to journalPath()) and starts ipcsync-sync
+  // with `extraArgs` (e.g. {"--apply-timeout-ms", "1000"}). IPCSYNC_TEST_SYNC_BIN, when set, names
+  // the ipcsync-sync to run instead of this build's (to run a test against an older build).
+  std::unique_ptr<Process> startSync(const std::string& routesJson, const std::string& journalExtra = "",
+                                     const std::vector<std::string>& extraArgs = {});
   std::string log(const std::string& name) const;
   // Waits until `instance` is no longer registered (after it was killed or exited).
   bool gone(const std::string& instance);
