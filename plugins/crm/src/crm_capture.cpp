@@ -3,7 +3,19 @@
 #include <fmt/format.h>
 #include <ipcsync/plugin_sdk/changeset.h>
 
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <utility>
 
 #include "crm_values.h"
 
@@ -12,6 +24,15 @@ namespace {
 
 constexpr const char* kOrigin = "crm";
 constexpr int kMaxChangeSetsPerPoll = 64;
+// A wake-up event waits this long after the last event for the commit that caused it to become
+// visible: yielding the CPU a few times within poll(), then polled again after growing delays.
+constexpr auto kCommitVisibleWithin = std::chrono::milliseconds(100);
+constexpr int kYieldsForCommit = 4;
+constexpr auto kFirstRetryDelay = std::chrono::microseconds(100);
+constexpr auto kMaxRetryDelay = std::chrono::microseconds(10000);
+// A writer that never pauses must not keep one poll() from returning: its next write wakes the
+// host again.
+constexpr auto kMaxWokenPoll = std::chrono::milliseconds(5);
 
 int64_t nowUs() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -82,6 +103,73 @@ size_t tableHeaderBytes(const TableInfo& t) {
 }
 
 }  // namespace
+
+Result<WalWatch> WalWatch::open(const std::string& database) {
+  const auto failed = [](const std::string& what) { return fail(IPCSYNC_EIO, what + ": " + std::strerror(errno)); };
+  const int epoll = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll < 0) return failed("epoll_create1");
+  const int inotify = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  const int timer = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  const auto slash = database.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : database.substr(0, slash));
+  const std::string wal = database + "-wal";
+  WalWatch watch(epoll, inotify, timer, wal, wal.substr(slash == std::string::npos ? 0 : slash + 1));
+  if (inotify < 0) return failed("inotify_init1");
+  if (timer < 0) return failed("timerfd_create");
+  for (int fd : {inotify, timer}) {
+    epoll_event e{};
+    e.events = EPOLLIN;
+    e.data.fd = fd;
+    if (::epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &e) < 0) return failed("epoll_ctl");
+  }
+  if (::inotify_add_watch(inotify, dir.c_str(), IN_CREATE | IN_MOVED_TO) < 0)
+    return failed("inotify_add_watch on '" + dir + "'");
+  (void)::inotify_add_watch(inotify, wal.c_str(), IN_MODIFY);  // absent until a connection opens it in WAL mode
+  return watch;
+}
+
+WalWatch::WalWatch(WalWatch&& other) noexcept
+    : m_epoll(std::exchange(other.m_epoll, -1)),
+      m_inotify(std::exchange(other.m_inotify, -1)),
+      m_timer(std::exchange(other.m_timer, -1)),
+      m_wal(std::move(other.m_wal)),
+      m_walName(std::move(other.m_walName)) {}
+
+WalWatch::~WalWatch() {
+  for (int fd : {m_epoll, m_inotify, m_timer})
+    if (fd >= 0) ::close(fd);
+}
+
+bool WalWatch::drain() {
+  std::uint64_t expiries = 0;
+  (void)!::read(m_timer, &expiries, sizeof expiries);
+  bool any = false;
+  alignas(inotify_event) char buffer[4096];
+  for (;;) {
+    const ssize_t n = ::read(m_inotify, buffer, sizeof buffer);
+    if (n <= 0) break;  // EAGAIN: empty (an error: the periodic poll still captures)
+    any = true;
+    for (ssize_t at = 0; at < n;) {
+      const auto* e = reinterpret_cast<const inotify_event*>(buffer + at);
+      if ((e->mask & (IN_CREATE | IN_MOVED_TO)) != 0 && e->len > 0 && m_walName == e->name)
+        (void)::inotify_add_watch(m_inotify, m_wal.c_str(), IN_MODIFY);
+      at += static_cast<ssize_t>(sizeof(inotify_event) + e->len);
+    }
+  }
+  return any;
+}
+
+void WalWatch::retryIn(std::chrono::microseconds delay) {
+  itimerspec t{};
+  t.it_value.tv_sec = static_cast<time_t>(delay.count() / 1000000);
+  t.it_value.tv_nsec = static_cast<long>(delay.count() % 1000000) * 1000 + 1;  // zero would disarm
+  (void)::timerfd_settime(m_timer, 0, &t, nullptr);
+}
+
+void WalWatch::cancelRetry() {
+  itimerspec t{};
+  (void)::timerfd_settime(m_timer, 0, &t, nullptr);
+}
 
 Result<void> Capture::load() {
   auto read = [&](const char* key) { return m_db.integer(fmt::format("SELECT value FROM {} WHERE key = '{}'", kState, key), 0); };
@@ -170,6 +258,7 @@ Result<void> Capture::cut() {
   const int64_t change = m_lastChange;
   auto r = cutInTransaction();
   if (r) r = m_db.exec("COMMIT");
+  readOwnWakeEvents();
   if (!r) {
     m_db.rollback();
     m_lastSequence = sequence;
@@ -248,6 +337,50 @@ Result<bool> Capture::emitPending() {
 }
 
 Result<void> Capture::poll(bool applyOpen) {
+  if (!m_wake) return pollOnce(applyOpen);
+  using Clock = std::chrono::steady_clock;
+  // Events read here are another process's: crm reads those of its own commits right after them
+  // (readOwnWakeEvents). An event is "unexplained" until a commit by another connection is seen.
+  if (m_wake->drain()) m_unexplainedSince = Clock::now();
+  const auto start = Clock::now();
+  for (int i = 0;; ++i) {
+    const std::optional<int64_t> seen = m_dataVersionAtCut;
+    if (auto r = pollOnce(applyOpen); !r) return r;
+    if (m_dataVersionAtCut != seen) m_unexplainedSince.reset();
+    const auto now = Clock::now();
+    if (m_wake->drain()) {  // a write made while this poll looked: look again
+      m_unexplainedSince = now;
+      if (now - start < kMaxWokenPoll) continue;
+    }
+    if (!m_unexplainedSince || applyOpen || m_pending) break;
+    if (now - *m_unexplainedSince >= kCommitVisibleWithin) {
+      // A write to the log and no commit after it: a transaction still open (spilling pages).
+      // Its commit writes the log again, which wakes the host.
+      m_unexplainedSince.reset();
+      break;
+    }
+    if (i >= kYieldsForCommit) {
+      // Not visible yet (an fsync under synchronous=FULL): poll again soon, not blocking the host.
+      m_retryDelay = std::min(kMaxRetryDelay, std::max(kFirstRetryDelay, m_retryDelay * 2));
+      m_wake->retryIn(m_retryDelay);
+      return {};
+    }
+    // The writer publishes its commit right after the write that woke this process, which may
+    // have taken the writer's CPU: give it back.
+    ::sched_yield();
+  }
+  if (m_retryDelay.count() != 0) {
+    m_retryDelay = std::chrono::microseconds(0);
+    m_wake->cancelRetry();
+  }
+  return {};
+}
+
+void Capture::readOwnWakeEvents() {
+  if (m_wake) m_wake->drain();
+}
+
+Result<void> Capture::pollOnce(bool applyOpen) {
   if (!m_started) return fail(IPCSYNC_EINVAL, "poll: crm was not started; call start() first");
   if (m_deferredAck && !applyOpen) {
     const uint64_t sequence = *m_deferredAck;
@@ -301,6 +434,7 @@ Result<void> Capture::acknowledgeNow(uint64_t sequence) {
   if (r) r = m_db.exec(fmt::format("DELETE FROM {} WHERE sequence <= {}", kEmitted, sequence));
   if (r) r = saveState();
   if (r) r = m_db.exec("COMMIT");
+  readOwnWakeEvents();
   if (!r) {
     m_db.rollback();
     m_acked = before;
@@ -329,7 +463,9 @@ Result<uint64_t> Capture::snapshot(const TableInfo& table, const std::string& ro
     }
     return m_db.exec("COMMIT");
   };
-  if (auto r = inTransaction(); !r) {
+  auto done = inTransaction();
+  readOwnWakeEvents();
+  if (auto r = done; !r) {
     m_db.rollback();
     m_lastSequence = sequence;
     m_lastChange = change;

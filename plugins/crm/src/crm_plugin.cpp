@@ -9,7 +9,9 @@
 #include <charconv>
 #include <cstring>
 #include <exception>
+#include <cstddef>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "crm_apply.h"
@@ -33,17 +35,20 @@ class CrmPlugin {
     if (!apply) return std::unexpected(apply.error());
     auto plugin = std::unique_ptr<CrmPlugin>(new CrmPlugin(services, std::move(*settings), std::move(*capture), std::move(*apply)));
     if (auto r = plugin->m_capture.load(); !r) return std::unexpected(r.error());
+    plugin->watchForWakeUps();
     const std::string line = fmt::format("crm: database '{}', pieces of at most {} bytes, change-sets of at most {} rows",
                                          plugin->m_settings.database, plugin->m_settings.maxPieceBytes, plugin->m_settings.batchRows);
     services.log(services.host, IPCSYNC_LOG_INFO, line.c_str());
     return plugin;
   }
 
-  Result<void> start(uint64_t journaledThrough) { return m_capture.start(journaledThrough); }
+  Result<void> start(uint64_t journaledThrough) { return ownWrites(m_capture.start(journaledThrough)); }
   Result<void> poll() { return m_capture.poll(m_applier.transactionOpen()); }
-  Result<void> apply(const ipcsync_envelope& e, ipcsync_apply_result& r) { return m_applier.apply(e, r); }
+  Result<void> apply(const ipcsync_envelope& e, ipcsync_apply_result& r) { return ownWrites(m_applier.apply(e, r)); }
   Result<uint64_t> lastApplied(const std::string& route) { return m_applier.lastApplied(route); }
-  Result<void> acknowledge(uint64_t sequence) { return m_capture.acknowledge(sequence, m_applier.transactionOpen()); }
+  Result<void> acknowledge(uint64_t sequence) {
+    return ownWrites(m_capture.acknowledge(sequence, m_applier.transactionOpen()));
+  }
   void stop() { m_capture.stop(); }
   Result<uint64_t> snapshot(const ipcsync_snapshot_request& request) {
     if (!request.table) return fail(IPCSYNC_EINVAL, "snapshot: no table named");
@@ -53,11 +58,41 @@ class CrmPlugin {
                                                     "interactions, orders)", request.table));
     if (m_applier.transactionOpen())
       return fail(IPCSYNC_EBUSY, "snapshot: an incoming change-set is half applied; ask again after its last piece");
-    return m_capture.snapshot(*table, request.route ? request.route : "", request.max_piece_bytes);
+    return ownWrites(m_capture.snapshot(*table, request.route ? request.route : "", request.max_piece_bytes));
   }
   ~CrmPlugin() { m_applier.abandon(); }
 
  private:
+  // After a call that may have committed: its events must not wake the host (see WalWatch).
+  template <class T>
+  T ownWrites(T result) {
+    m_capture.readOwnWakeEvents();
+    return result;
+  }
+
+  // Asks a host of ABI 1.1 or later to poll as soon as another process commits to the database
+  // (an inotify watch on its files), instead of up to --poll-ms later. Without it (a 1.0 host, no
+  // inotify), the periodic poll alone finds every change, as before.
+  void watchForWakeUps() {
+    const ipcsync_host_services& s = m_services;
+    if (s.struct_size < offsetof(ipcsync_host_services, set_wake_fd) + sizeof s.set_wake_fd || !s.set_wake_fd) return;
+    auto watch = WalWatch::open(m_settings.database);
+    if (!watch) {
+      const std::string line = "crm: no wake-up on commits (" + watch.error().message + "); the periodic poll finds them";
+      s.log(s.host, IPCSYNC_LOG_WARN, line.c_str());
+      return;
+    }
+    m_wake.emplace(std::move(*watch));
+    ipcsync_error error{};
+    if (s.set_wake_fd(s.host, m_wake->fd(), &error) != IPCSYNC_OK) {
+      const std::string line = std::string("crm: the host refused the wake descriptor (") + error.message + ")";
+      s.log(s.host, IPCSYNC_LOG_WARN, line.c_str());
+      m_wake.reset();
+      return;
+    }
+    m_capture.setWakeWatch(&*m_wake);
+  }
+
   CrmPlugin(const ipcsync_host_services& services, Settings settings, Database capture, Database apply)
       : m_services(services),
         m_settings(std::move(settings)),
@@ -105,6 +140,7 @@ class CrmPlugin {
   Database m_captureDb, m_applyDb;
   Capture m_capture;
   Applier m_applier;
+  std::optional<WalWatch> m_wake;  // given to the host with set_wake_fd; read empty by m_capture
 };
 
 CrmPlugin* self(ipcsync_plugin* p) { return reinterpret_cast<CrmPlugin*>(p); }

@@ -20,6 +20,10 @@ using Clock = std::chrono::steady_clock;
 // for the answer they precede, so it is reading.
 constexpr auto kBlockingSendTimeout = 5000ms;
 
+// Wake-ups in a row after which a wake descriptor that stays readable is ignored until the next
+// periodic poll (see run()).
+constexpr int kMaxWakePollsInARow = 3;
+
 std::string text(const char* s) { return s ? s : ""; }
 
 wire::Envelope toWire(const ipcsync_envelope& e, const std::string& instance) {
@@ -276,6 +280,9 @@ HostServer::Next HostServer::serve(const Message& request, wire::Kind kind) {
 }
 
 int HostServer::finish(int code) {
+  if (m_instance)
+    spdlog::info("instance '{}' was polled {} times, {} of them woken by its wake descriptor", m_instance->name(),
+                 m_polls, m_wakePolls);
   if (m_instance && m_instance->started()) {
     if (auto stopped = m_instance->stop(); !stopped)
       spdlog::warn("stop() of instance '{}' failed: {}", m_instance->name(), stopped.error().message);
@@ -284,8 +291,20 @@ int HostServer::finish(int code) {
   return code;
 }
 
+bool HostServer::wakeStillReadable() {
+  pollfd p{m_instance->wakeFd(), POLLIN, 0};
+  return p.fd >= 0 && ::poll(&p, 1, 0) > 0 && (p.revents & POLLNVAL) == 0;
+}
+
 int HostServer::run(const volatile std::sig_atomic_t& stopRequested) {
   auto nextPoll = Clock::now();
+  // The plugin's wake descriptor (set_wake_fd) was readable: poll now, not at nextPoll.
+  bool woken = false;
+  // Waiting on the wake descriptor. Off after kMaxWakePollsInARow wake-ups in a row left it
+  // readable (a plugin that does not read it, or writes that wake it from within poll()) until the
+  // next periodic poll, so such a plugin costs two polls per interval instead of a busy loop.
+  bool wakeArmed = true;
+  int readableAfterWake = 0;
   while (!stopRequested) {
     for (;;) {
       auto message = m_client.tryReceive();
@@ -311,7 +330,8 @@ int HostServer::run(const volatile std::sig_atomic_t& stopRequested) {
       return finish(kEngineLost);
     }
     const auto now = Clock::now();
-    if (m_instance->started() && now >= nextPoll) {
+    const bool periodic = now >= nextPoll;
+    if (m_instance->started() && (periodic || woken)) {
       if (auto polled = m_instance->poll(); !polled) {
         const auto& why = polled.error().message;
         if (why != m_lastPollError || now - m_lastPollErrorLogged > 1s) {
@@ -320,17 +340,48 @@ int HostServer::run(const volatile std::sig_atomic_t& stopRequested) {
           m_lastPollErrorLogged = now;
         }
       }
-      nextPoll = Clock::now() + m_pollInterval;
+      ++m_polls;
+      if (periodic) {
+        nextPoll = Clock::now() + m_pollInterval;
+        wakeArmed = true;
+      } else {
+        ++m_wakePolls;
+        if (!wakeStillReadable()) {
+          readableAfterWake = 0;
+        } else if (++readableAfterWake >= kMaxWakePollsInARow) {
+          wakeArmed = false;
+          if (!m_warnedUndrainedWake) {
+            spdlog::warn("instance '{}': its wake descriptor {} stayed readable after {} polls in a row; poll() must "
+                         "read it empty (see set_wake_fd in plugin.h). Until it does, the host wakes it only every "
+                         "--poll-ms and once more after",
+                         m_instance->name(), m_instance->wakeFd(), kMaxWakePollsInARow);
+            m_warnedUndrainedWake = true;
+          }
+        }
+      }
+      woken = false;
     }
     // Rounded up: truncating would turn the last fraction of a millisecond before each poll into
     // a busy loop of zero-timeout poll(2) calls.
     const auto wait = m_instance->started() ? std::chrono::ceil<std::chrono::milliseconds>(nextPoll - Clock::now())
                                             : std::chrono::milliseconds(200);
-    pollfd p{m_client.pollFd(), POLLIN, 0};
+    const int wakeFd = m_instance->started() && wakeArmed ? m_instance->wakeFd() : -1;
+    pollfd p[2] = {{m_client.pollFd(), POLLIN, 0}, {wakeFd, POLLIN, 0}};
+    const nfds_t count = wakeFd >= 0 ? 2 : 1;
     const int timeout = static_cast<int>(std::max<std::int64_t>(0, wait.count()));
-    if (::poll(&p, 1, timeout) < 0 && errno != EINTR) {
+    if (::poll(p, count, timeout) < 0 && errno != EINTR) {
       spdlog::error("poll on the engine's descriptor failed: {}", std::strerror(errno));
       return finish(kEngineLost);
+    }
+    if (count == 2 && p[1].revents != 0) {
+      if ((p[1].revents & POLLNVAL) != 0) {
+        spdlog::warn("instance '{}' closed its wake descriptor {} without calling set_wake_fd(-1); the host polls it "
+                     "every --poll-ms only from now on",
+                     m_instance->name(), wakeFd);
+        m_instance->dropWakeFd();
+      } else {
+        woken = true;
+      }
     }
   }
   spdlog::info("stopping instance '{}' on a signal", m_instance->name());

@@ -1,11 +1,13 @@
 // HostServer: the plugin host's event loop. It serves the sync engine's requests on the session
 // the sync engine opens to it, forwards what the plugin emits and reports as plain messages on
-// that session, and polls the plugin every poll interval, all on one thread.
+// that session, and polls the plugin every poll interval and as soon as the plugin's wake
+// descriptor (set_wake_fd, ABI 1.1) is readable, all on one thread.
 // The protocol is in docs/design/plugin-host.md and ipcsync/plugin_host/wire.h.
 #pragma once
 
 #include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,6 +52,8 @@ class HostServer final : public HostSink {
   // Sends a plain frame on the sync session; `wait` false means back-pressure is reported at once.
   template <class T> int sendFrame(wire::Kind kind, const T& body, bool wait, std::string& error);
   int finish(int code);
+  // True if the plugin's wake descriptor is readable right now (poll() did not read it empty).
+  bool wakeStillReadable();
 
   Client& m_client;
   const LoadedPlugin& m_plugin;
@@ -59,6 +63,9 @@ class HostServer final : public HostSink {
   std::optional<SessionId> m_session;  // the sync engine's session, once it spoke
   std::string m_lastPollError;
   std::chrono::steady_clock::time_point m_lastPollErrorLogged{};
+  std::uint64_t m_polls = 0;      // poll() calls
+  std::uint64_t m_wakePolls = 0;  // of which woken by the wake descriptor
+  bool m_warnedUndrainedWake = false;
 };
 
 }  // namespace ipcsync::plugin_host

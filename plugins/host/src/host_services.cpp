@@ -2,6 +2,7 @@
 // may cross into the plugin's C code.
 #include "host_services.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -90,6 +91,7 @@ HostServices::HostServices(std::string instance, std::map<std::string, std::stri
   m_table.emit_snapshot = &HostServices::emitSnapshot;
   m_table.report_conflict = &HostServices::reportConflict;
   installChangesetHelpers();
+  m_table.set_wake_fd = &HostServices::setWakeFd;
 }
 
 void HostServices::log(ipcsync_host* host, int level, const char* message) {
@@ -159,6 +161,21 @@ int HostServices::reportConflict(ipcsync_host* host, const ipcsync_conflict* con
     const int rc = self.m_sink.reportConflict(*conflict, message);
     if (rc != IPCSYNC_OK) setError(error, message);
     return rc;
+  });
+}
+
+int HostServices::setWakeFd(ipcsync_host* host, int fd, ipcsync_error* error) {
+  return guarded(error, "set_wake_fd", [&] {
+    auto& self = from(host);
+    if (fd < -1 || (fd >= 0 && ::fcntl(fd, F_GETFD) == -1)) {
+      setError(error, "set_wake_fd: " + std::to_string(fd) +
+                          " is not an open file descriptor; give a descriptor the plugin keeps open, or -1 to stop waking");
+      return IPCSYNC_EINVAL;
+    }
+    if (fd >= 0 && self.m_wakeFd != fd)
+      spdlog::info("[{}] the host polls the plugin as soon as descriptor {} is readable", self.m_instance, fd);
+    self.m_wakeFd = fd;
+    return IPCSYNC_OK;
   });
 }
 

@@ -24,6 +24,10 @@ class HostServices {
   void setEmitting(bool on) noexcept { m_emitting = on; }
   // True if the changeset helper services are available (plugin_sdk was built in).
   static bool hasChangesetHelpers() noexcept;
+  // The descriptor the plugin gave set_wake_fd (ABI 1.1), or -1. Owned by the plugin.
+  int wakeFd() const noexcept { return m_wakeFd; }
+  // Forgets the wake descriptor (the host found it closed).
+  void dropWakeFd() noexcept { m_wakeFd = -1; }
 
  private:
   static HostServices& from(ipcsync_host* host) noexcept { return *reinterpret_cast<HostServices*>(host); }
@@ -33,6 +37,7 @@ class HostServices {
   static int emit(ipcsync_host* host, const ipcsync_envelope* changeSet, ipcsync_error* error);
   static int emitSnapshot(ipcsync_host* host, const ipcsync_envelope* piece, ipcsync_error* error);
   static int reportConflict(ipcsync_host* host, const ipcsync_conflict* conflict, ipcsync_error* error);
+  static int setWakeFd(ipcsync_host* host, int fd, ipcsync_error* error);
   void installChangesetHelpers() noexcept;
 
   std::string m_instance;
@@ -40,6 +45,7 @@ class HostServices {
   std::string m_dataDir;
   HostSink& m_sink;
   bool m_emitting = false;
+  int m_wakeFd = -1;
   ipcsync_host_services m_table{};
 };
 

@@ -66,7 +66,8 @@ int main(int argc, char** argv) {
   app.add_option("--data-dir", dataDir,
                  "directory for the instance's own files (default: $XDG_STATE_HOME/ipcsync/<namespace>/<instance>)");
   app.add_option("--setting", settingArgs, "a setting as key=value (repeatable), as the plugin's setting(key) reads it");
-  app.add_option("--poll-ms", pollMs, "how often to poll the plugin, in milliseconds (default: 1); a change a plugin captures waits for the next poll")
+  app.add_option("--poll-ms", pollMs, "how often to poll the plugin, in milliseconds (default: 1); a change a plugin captures waits for the next poll, "
+                 "unless the plugin wakes the host through a descriptor (set_wake_fd, plugin ABI 1.1)")
       ->check(CLI::Range(1, 60000));
   app.add_option("--sync-peer", syncPeer, "the process name of the sync engine to serve (default: 'sync')");
   app.add_flag("--describe", describeOnly, "load the plugin, print its description as JSON and exit");

@@ -29,6 +29,10 @@ PluginInstance::~PluginInstance() {
 
 const std::string& PluginInstance::name() const noexcept { return m_services->instance(); }
 
+int PluginInstance::wakeFd() const noexcept { return m_services->wakeFd(); }
+
+void PluginInstance::dropWakeFd() noexcept { m_services->dropWakeFd(); }
+
 std::expected<void, PluginFailure> PluginInstance::start(std::uint64_t journaledThrough) {
   if (m_started) return std::unexpected(PluginFailure{IPCSYNC_EINVAL, "the instance is already started"});
   if (m_stopped) return std::unexpected(PluginFailure{IPCSYNC_EINVAL, "the instance was stopped; it cannot start again"});

@@ -1,5 +1,5 @@
 /*
- * ipcsync plugin ABI, version 1.0: the whole contract between a plugin (a shared library dropped
+ * ipcsync plugin ABI, version 1.1: the whole contract between a plugin (a shared library dropped
  * into the plugins directory) and the ipcsync plugin host that loads it.
  *
  * Plain C11. No C++ type, exception or allocator crosses this boundary.
@@ -23,6 +23,8 @@
  *   create(host services, settings)  -> plugin instance
  *   start(resume point)               -> the plugin may now emit captured change-sets
  *   poll / apply / snapshot / last_applied / acknowledge, any number of times, in any order
+ *     (poll every few milliseconds, and, since ABI 1.1, as soon as the plugin's wake descriptor
+ *     becomes readable: see set_wake_fd)
  *   stop()                            -> no emit after it returns
  *   destroy()                         -> everything the plugin allocated is released
  *
@@ -44,9 +46,12 @@ extern "C" {
 
 /* A host loads a plugin only if the plugin's abi_major equals the host's and its abi_minor is not
  * newer than the host's. Minor versions only add fields at the end of structs and calls at the end
- * of the host-services table. */
+ * of the host-services table.
+ *   1.0  the first version.
+ *   1.1  host service set_wake_fd: the host polls the plugin as soon as a descriptor the plugin
+ *        gives it is readable, not only every few milliseconds. */
 #define IPCSYNC_PLUGIN_ABI_MAJOR 1
-#define IPCSYNC_PLUGIN_ABI_MINOR 0
+#define IPCSYNC_PLUGIN_ABI_MINOR 1
 
 /* The one symbol every plugin exports (with default visibility; everything else hidden). */
 #define IPCSYNC_PLUGIN_ENTRY_SYMBOL "ipcsync_plugin_entry"
@@ -243,6 +248,37 @@ typedef struct ipcsync_host_services {
                                ipcsync_changeset_reader** out, ipcsync_error* error);
   int (*changeset_reader_next)(ipcsync_changeset_reader* reader, ipcsync_change* change, ipcsync_error* error);
   void (*changeset_reader_free)(ipcsync_changeset_reader* reader);
+
+  /* ---- ABI 1.1 ----
+   * A host of ABI 1.0 has none of what follows: call a service below only if struct_size covers
+   * it and it is not NULL, e.g.
+   *   if (s->struct_size >= offsetof(ipcsync_host_services, set_wake_fd) + sizeof s->set_wake_fd
+   *       && s->set_wake_fd) ...
+   * and otherwise rely on the periodic poll alone. */
+
+  /* Wakes the host on the plugin's own data: from now on, whenever `fd` is readable (POLLIN, or an
+   * error or hang-up) while the instance is started, the host calls poll() at once instead of at
+   * the next periodic poll. Meant for changes the plugin learns of through a descriptor: an
+   * inotify descriptor watching its database file (a commit by another process), an eventfd a
+   * thread of its own writes to, a socket. Several sources: hand over an epoll descriptor (it is
+   * readable when any of its set is). `fd` = -1 stops the wake-up. At most one descriptor per
+   * instance: a second call replaces the first.
+   *
+   * Rules:
+   *  - The plugin owns `fd`: it keeps it open until it calls set_wake_fd(-1) or destroy() returns,
+   *    and closes it itself. Make it non-blocking.
+   *  - poll() must read `fd` empty (until EAGAIN). Read it after the plugin's own writes in that
+   *    poll() (so they do not wake the host again), then look for new data once more: an event
+   *    read there may be a change made meanwhile. The host defends itself against a descriptor
+   *    that stays readable (it then waits for the periodic poll and logs a warning), but that
+   *    costs the latency the wake-up is for.
+   *  - The periodic poll goes on: a wake-up only makes a poll earlier. A plugin must still find
+   *    every change by looking at its data in poll(), never trust the events alone (events may
+   *    be coalesced, and some writes produce none).
+   *  - Readiness is checked between calls, so a wake-up never interrupts apply() or snapshot().
+   * May be called from create() until destroy(). Returns IPCSYNC_EINVAL (with a message) if `fd`
+   * is neither -1 nor an open descriptor. */
+  int (*set_wake_fd)(ipcsync_host* host, int fd, ipcsync_error* error);
 } ipcsync_host_services;
 
 /* ---- the plugin's descriptor ----------------------------------------------------------------- */
@@ -263,7 +299,8 @@ typedef struct ipcsync_plugin_descriptor {
   /* From now on the plugin may emit, starting after args->journaled_through. */
   int (*start)(ipcsync_plugin* plugin, const ipcsync_start_args* args, ipcsync_error* error);
 
-  /* Called by the host's loop every few milliseconds: capture what is new and emit it. */
+  /* Called by the host's loop every few milliseconds (--poll-ms, default 1), and at once when the
+   * descriptor given to set_wake_fd (ABI 1.1) is readable: capture what is new and emit it. */
   int (*poll)(ipcsync_plugin* plugin, ipcsync_error* error);
 
   /* Applies one incoming change-set piece. Pieces 0..n-2 are accepted into an open transaction

@@ -19,7 +19,7 @@ TEST(DescribeCliTest, DescribePrintsTheGoodPluginAsJsonAndExitsZero) {
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["name"], "echo");
   EXPECT_EQ(j["version"], "1.2.3");
-  EXPECT_EQ(j["abi"], "1.0");
+  EXPECT_EQ(j["abi"], "1.1");
   ASSERT_EQ(j["tables"].size(), 2u);
   EXPECT_EQ(j["tables"][0]["name"], "items");
   EXPECT_EQ(j["tables"][0]["accepts"], true);

@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 
+#include <cstddef>
 #include <stdexcept>
 
 namespace ipcsync::test {
@@ -46,6 +47,18 @@ TestHost::TestHost(const std::filesystem::path& library, std::map<std::string, s
   m_services.emit = &doEmit;
   m_services.emit_snapshot = &doEmitSnapshot;
   m_services.report_conflict = &doReportConflict;
+  m_services.set_wake_fd = &doSetWakeFd;
+}
+
+void TestHost::offerAbi10Services() {
+  m_services.struct_size = static_cast<uint32_t>(offsetof(ipcsync_host_services, set_wake_fd));
+  m_services.abi_minor = 0;
+  m_services.set_wake_fd = nullptr;
+}
+
+int TestHost::doSetWakeFd(ipcsync_host* host, int fd, ipcsync_error*) {
+  from(host)->wakeFd = fd;
+  return IPCSYNC_OK;
 }
 
 TestHost::~TestHost() {

@@ -59,6 +59,9 @@ class TestHost {
   std::vector<RecordedConflict> conflicts;
   std::vector<std::pair<int, std::string>> logs;
   int busyEmits = 0;  // make the next N emits answer IPCSYNC_EBUSY (back-pressure)
+  int wakeFd = -1;    // what the plugin last gave set_wake_fd (ABI 1.1)
+  // Before create(): offer the services table of an ABI 1.0 host (no set_wake_fd, shorter struct).
+  void offerAbi10Services();
 
  private:
   int finish(int status);
@@ -70,6 +73,7 @@ class TestHost {
   static int doEmit(ipcsync_host* host, const ipcsync_envelope* envelope, ipcsync_error* error);
   static int doEmitSnapshot(ipcsync_host* host, const ipcsync_envelope* envelope, ipcsync_error* error);
   static int doReportConflict(ipcsync_host* host, const ipcsync_conflict* conflict, ipcsync_error* error);
+  static int doSetWakeFd(ipcsync_host* host, int fd, ipcsync_error* error);
 
   void* m_library = nullptr;
   const ipcsync_plugin_descriptor* m_descriptor = nullptr;

@@ -10,11 +10,21 @@
 //  - setting crash_on_apply=1: apply dereferences a null pointer (a crashing plugin).
 //  - setting fail_start=1: start() fails with a message.
 //  - snapshot(table): emits one piece per recorded apply (its bytes), then as_of = last emitted.
-//  - last_applied("__acknowledged") is the last acknowledged sequence (to observe acknowledge).
+//  - last_applied("__acknowledged") is the last acknowledged sequence (to observe acknowledge);
+//    last_applied("__polls") is how many times poll() was called.
+//  - setting wake_fifo=PATH (ABI 1.1): opens the FIFO at PATH and gives it to the host with
+//    set_wake_fd, as a database plugin would give an inotify descriptor. poll() reads it empty and
+//    emits what it read as one change-set, unless it read only '.' bytes; apply on route "touch"
+//    writes one '.' into it (the plugin's own write, which must not make the host spin). With
+//    wake_no_drain=1 poll() never reads it (a plugin that breaks the rule).
+//  - built with ECHO_ABI_1_0: a plugin of ABI 1.0 (abi_minor 0); it never calls set_wake_fd.
+#include <fcntl.h>
 #include <ipcsync/plugin.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <csignal>
+#include <cstddef>
 #include <cstdio>
 #include <cstdint>
 #include <cstring>
@@ -40,6 +50,9 @@ struct Echo {
   std::deque<std::vector<unsigned char>> toEmit;
   std::map<std::string, std::uint64_t> lastApplied;
   std::vector<std::vector<unsigned char>> applied;
+  std::uint64_t polls = 0;
+  int wakeFifo = -1;  // wake_fifo, opened read-write so it never reports end of file
+  bool wakeNoDrain = false;
 };
 
 Echo* self(ipcsync_plugin* p) { return reinterpret_cast<Echo*>(p); }
@@ -57,6 +70,25 @@ int create(const ipcsync_host_services* services, ipcsync_plugin** out, ipcsync_
     e->host = services;
     e->crashOnApply = on(services, "crash_on_apply");
     e->failStart = on(services, "fail_start");
+#ifndef ECHO_ABI_1_0
+    if (const char* fifo = services->setting(services->host, "wake_fifo")) {
+      const bool hasWake = services->struct_size >= offsetof(ipcsync_host_services, set_wake_fd) + sizeof services->set_wake_fd &&
+                           services->set_wake_fd;
+      e->wakeFifo = ::open(fifo, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+      if (e->wakeFifo < 0 || !hasWake) {
+        message(error, std::string("echo: cannot open wake_fifo ") + fifo + " or the host has no set_wake_fd");
+        if (e->wakeFifo >= 0) ::close(e->wakeFifo);
+        delete e;
+        return IPCSYNC_EINVAL;
+      }
+      e->wakeNoDrain = on(services, "wake_no_drain");
+      if (const int rc = services->set_wake_fd(services->host, e->wakeFifo, error); rc != IPCSYNC_OK) {
+        ::close(e->wakeFifo);
+        delete e;
+        return rc;
+      }
+    }
+#endif
     // Leave a trace in the data directory, to show the host made it and passes it on.
     std::ofstream(std::string(services->data_dir(services->host)) + "/echo.created") << "created\n";
     services->log(services->host, IPCSYNC_LOG_INFO, "echo plugin created");
@@ -81,6 +113,15 @@ int start(ipcsync_plugin* p, const ipcsync_start_args* args, ipcsync_error* erro
 
 int poll(ipcsync_plugin* p, ipcsync_error* error) {
   Echo* e = self(p);
+  ++e->polls;
+  if (e->wakeFifo >= 0 && !e->wakeNoDrain) {
+    std::vector<unsigned char> read;
+    unsigned char buffer[256];
+    for (ssize_t n; (n = ::read(e->wakeFifo, buffer, sizeof buffer)) > 0;) read.insert(read.end(), buffer, buffer + n);
+    bool own = true;
+    for (unsigned char c : read) own = own && c == '.';
+    if (!own) e->toEmit.push_back(std::move(read));
+  }
   while (!e->toEmit.empty()) {
     const auto& bytes = e->toEmit.front();
     ipcsync_envelope env{};
@@ -117,6 +158,14 @@ int apply(ipcsync_plugin* p, const ipcsync_envelope* c, ipcsync_apply_result* re
   std::vector<unsigned char> data(bytes, bytes + c->size);
   result->changes_applied = 0;
   result->conflicts = 0;
+  if (route == "touch") {
+    if (e->wakeFifo < 0 || ::write(e->wakeFifo, ".", 1) != 1) {
+      message(error, "echo: touch without a wake_fifo, or the FIFO is full");
+      return IPCSYNC_EIO;
+    }
+    result->status = IPCSYNC_APPLIED;
+    return IPCSYNC_OK;
+  }
   if (route == "tell") {
     e->toEmit.push_back(std::move(data));
     result->status = IPCSYNC_APPLIED;
@@ -222,6 +271,7 @@ int snapshot(ipcsync_plugin* p, const ipcsync_snapshot_request* r, std::uint64_t
 int lastApplied(ipcsync_plugin* p, const char* route, std::uint64_t* sequence, ipcsync_error*) {
   Echo* e = self(p);
   if (std::strcmp(route, "__acknowledged") == 0) *sequence = e->acknowledged;
+  else if (std::strcmp(route, "__polls") == 0) *sequence = e->polls;
   else if (auto it = e->lastApplied.find(route); it != e->lastApplied.end()) *sequence = it->second;
   else *sequence = 0;
   return IPCSYNC_OK;
@@ -243,7 +293,10 @@ int stop(ipcsync_plugin* p, ipcsync_error*) {
   return IPCSYNC_OK;
 }
 
-void destroy(ipcsync_plugin* p) { delete self(p); }
+void destroy(ipcsync_plugin* p) {
+  if (self(p)->wakeFifo >= 0) ::close(self(p)->wakeFifo);
+  delete self(p);
+}
 
 const ipcsync_table_desc kTables[] = {
     {sizeof(ipcsync_table_desc), "items", "CREATE TABLE items(id INTEGER PRIMARY KEY, v TEXT)",
@@ -251,8 +304,14 @@ const ipcsync_table_desc kTables[] = {
     {sizeof(ipcsync_table_desc), "audit", "CREATE TABLE audit(at INTEGER, who TEXT, PRIMARY KEY(at, who))",
      IPCSYNC_TABLE_PRODUCES}};
 
+#ifdef ECHO_ABI_1_0
+constexpr std::uint16_t kAbiMinor = 0;
+#else
+constexpr std::uint16_t kAbiMinor = IPCSYNC_PLUGIN_ABI_MINOR;
+#endif
+
 const ipcsync_plugin_descriptor kDescriptor = {
-    sizeof(ipcsync_plugin_descriptor), IPCSYNC_PLUGIN_ABI_MAJOR, IPCSYNC_PLUGIN_ABI_MINOR, "echo", "1.2.3",
+    sizeof(ipcsync_plugin_descriptor), IPCSYNC_PLUGIN_ABI_MAJOR, kAbiMinor, "echo", "1.2.3",
     "test plugin: emits what it is told, records what it applies", kTables, 2, create, start, poll, apply, snapshot,
     lastApplied, acknowledge, stop, destroy};
 

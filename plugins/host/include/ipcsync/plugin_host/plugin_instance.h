@@ -60,6 +60,11 @@ class PluginInstance {
   std::expected<void, PluginFailure> acknowledge(std::uint64_t sequence);
   std::expected<void, PluginFailure> stop();
 
+  // The descriptor the plugin asked the host to wake on (set_wake_fd, ABI 1.1), or -1. The plugin
+  // owns it; dropWakeFd() forgets it (the host found it closed under it).
+  int wakeFd() const noexcept;
+  void dropWakeFd() noexcept;
+
  private:
   friend class LoadedPlugin;
   PluginInstance(std::shared_ptr<void> library, const ipcsync_plugin_descriptor* descriptor,
