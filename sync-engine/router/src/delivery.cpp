@@ -227,7 +227,7 @@ void Router::Impl::checkPending() {
     if (!link.pending || fatal) continue;
     PendingApply& job = *link.pending;
     if (job.correlation == 0) {
-      if (now < job.retryAt) continue;
+      if (now < job.retryAt || stopping) continue;
       PendingApply again = std::move(job);
       link.pending.reset();
       startApply(link, std::move(again));
@@ -255,7 +255,7 @@ void Router::Impl::drainPending(Clock::time_point deadline) {
   for (;;) {
     bool waiting = false;
     for (auto& [name, link] : links)
-      waiting |= link.pending && !link.pending->stallWarned && link.session.has_value();
+      waiting |= link.pending && link.pending->correlation != 0 && !link.pending->stallWarned && link.session.has_value();
     if (!waiting || fatal || Clock::now() >= deadline) return;
     pump(20ms);
     checkPending();
@@ -311,6 +311,14 @@ bool Router::Impl::prepare(DeliveryState& d) {
     auto reply = call(sub, wire::Kind::LastApplied, wire::LastAppliedRequest{d.plan.route}, 10s);
     if (!reply) {
       spdlog::warn("route '{}': LastApplied from '{}' failed: {}", d.plan.route, d.plan.subscriber, reply.error().message);
+      if (reply.error().what == CallError::What::Timeout) {
+        // Stopped or hung: asking again at once would block the loop for another 10 s each time.
+        for (auto& other : deliveries)
+          if (other.plan.subscriber == d.plan.subscriber) other.nextTry = Clock::now() + 5s;
+        spdlog::warn("plugin host '{}' did not answer LastApplied: it is stopped or hung in its plugin; its deliveries "
+                     "try again in 5 s (check the process: `kill -CONT` it if it was stopped, or restart it)",
+                     d.plan.subscriber);
+      }
       return false;
     }
     auto seq = wire::decode<wire::Sequence>(reply->frame);

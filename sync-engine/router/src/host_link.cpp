@@ -39,8 +39,20 @@ void Router::Impl::connectHosts() {
   for (auto& [name, link] : links) {
     if (link.session && !client->peerOf(*link.session)) lose(link, "its session ended");
     if (link.session || Clock::now() < link.nextAttempt || fatal) continue;
-    if (!connect(link)) link.nextAttempt = Clock::now() + 200ms;
+    if (!connect(link)) link.nextAttempt = std::max(link.nextAttempt, Clock::now() + 200ms);
   }
+}
+
+// A host that is registered but does not answer (stopped, or hung in its plugin) would block the
+// loop for the whole wait of each attempt; attempts are spaced out more and more (up to 30 s), so
+// the other hosts' deliveries, captures and sync.json carry on between them.
+void Router::Impl::unanswered(Link& link, const std::string& what) {
+  const auto wait = std::min<std::chrono::milliseconds>(1000ms * (1u << std::min(link.unanswered, 5u)), 30s);
+  ++link.unanswered;
+  link.nextAttempt = Clock::now() + wait;
+  spdlog::warn("plugin host '{}' is registered but did not answer {}: it is stopped or hung in its plugin; trying "
+               "again in {} ms (check the process: `kill -CONT` it if it was stopped, or restart it)",
+               link.instance, what, wait.count());
 }
 
 bool Router::Impl::connect(Link& link) {
@@ -53,6 +65,10 @@ bool Router::Impl::connect(Link& link) {
       return false;
     }
     const std::string why = session.error().message();
+    if (code == Errc::Timeout) {
+      unanswered(link, "the session request");
+      return false;
+    }
     if (why != link.lastConnectError) {
       if (code == Errc::NoSuchPeer) spdlog::info("waiting for plugin host '{}' to register", peer);
       else spdlog::warn("cannot open a session to '{}': {}; retrying", peer, why);
@@ -66,6 +82,7 @@ bool Router::Impl::connect(Link& link) {
   if (!described) {
     spdlog::warn("plugin host '{}' did not describe itself: {}", link.instance, described.error().message);
     lose(link, "Describe failed");
+    if (described.error().what == CallError::What::Timeout) unanswered(link, "Describe");
     return false;
   }
   auto d = wire::decode<wire::Description>(described->frame);
@@ -100,8 +117,10 @@ bool Router::Impl::connect(Link& link) {
                       ? "; it was started by an earlier sync engine: its supervisor restarts it once this session closes"
                       : "");
     lose(link, "Start failed");
+    if (started.error().what == CallError::What::Timeout) unanswered(link, "Start");
     return false;
   }
+  link.unanswered = 0;
   ++link.generation;
   spdlog::info("plugin host '{}' started after sequence {} (session {})", link.instance, from, *link.session);
   return true;

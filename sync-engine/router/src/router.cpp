@@ -47,6 +47,12 @@ std::expected<std::unique_ptr<Router>, StartupError> Router::create(RouterOption
   auto journal = Journal::open(options.topology.journal);
   if (!journal) return std::unexpected(StartupError{ExitCode::JournalFailed, "journal: " + journal.error().message});
   impl->journal = std::move(*journal);
+  // Every (route, subscriber) holds retention from the start, also one whose host has not been
+  // reached yet (stopped, or not started): otherwise prune() goes by the other cursors alone and
+  // drops change-sets that subscriber never received.
+  for (const auto& d : *plan)
+    if (auto c = impl->journal->cursor(d.route, d.subscriber); !c)
+      return std::unexpected(StartupError{ExitCode::JournalFailed, "journal: " + c.error().message});
   ConnectOptions connect;
   connect.ns = options.ns;
   connect.name = "sync";

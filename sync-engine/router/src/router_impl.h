@@ -72,6 +72,7 @@ struct Link {
   bool described = false;
   Clock::time_point nextAttempt{};
   std::string lastConnectError;
+  std::uint32_t unanswered = 0;  // connection attempts in a row it registered but did not answer
   // Capture.
   struct Collecting {
     std::uint64_t originSequence = 0;
@@ -165,6 +166,7 @@ struct Router::Impl {
   void connectHosts();
   bool connect(Link& link);
   void lose(Link& link, const std::string& why);
+  void unanswered(Link& link, const std::string& what);  // backs its next connection attempt off
   // A request to the host and its reply. Meanwhile everything else that arrives is dispatched
   // (emits journaled, conflicts parked), so a slow apply never stalls capture. Lost: the session
   // ended (the link is marked lost); Failure: the host's Failure frame.

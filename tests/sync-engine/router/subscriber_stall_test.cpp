@@ -180,5 +180,46 @@ TEST_F(SubscriberStallTest, ASubscriberKilledWithAnApplyOutstandingResumesExactl
   EXPECT_EQ(sync->signalAndWait(SIGTERM), 0) << log("sync");
 }
 
+// The sync engine's connection to a host (session request, Describe, Start) waits for answers; one
+// that is stopped before the sync engine reaches it must not keep the loop blocked retrying, and
+// what the other subscriber confirms meanwhile must not be pruned before crm2 has it.
+TEST_F(SubscriberStallTest, AHostStoppedBeforeTheSyncEngineConnectsHoldsBackOnlyItself) {
+  crm = startHost("crm", "crm");
+  crm2 = startHost("crm2", "crm");
+  mining = startHost("mining", "mining");
+  ASSERT_EQ(::kill(crm2->pid(), SIGSTOP), 0);
+  sync = startSync(R"([{"name":"crm-crm2","from":"crm","to":["crm2"],"max_retries":2},
+                       {"name":"crm-mining","from":"crm","to":["mining"],"tables":["accounts","orders"],"max_retries":2}])",
+                   "", {"--apply-timeout-ms", std::to_string(kApplyTimeoutMs)});
+  ASSERT_TRUE(eventually([&] {
+    const auto s = readJson(statusPath());
+    return s.is_object() && s.value("pid", 0) == sync->pid() && routeIn(s, "crm-mining").value("connected", false);
+  }, 60s)) << readJson(statusPath()).dump(1) << log("sync");
+  // Mining gets everything written while crm2 stays stopped, and sync.json keeps being written.
+  std::set<std::int64_t> versions;
+  for (int i = 0; i < 20; ++i) {
+    write(1);
+    versions.insert(readJson(statusPath()).value("updated_us", std::int64_t{0}));
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(eventually([&] { return miningEqualsGroupBy(db("crm"), db("mining")); }, 60s))
+      << miningComparison(db("crm"), db("mining")) << log("sync");
+  EXPECT_TRUE(eventually([&] {
+    versions.insert(readJson(statusPath()).value("updated_us", std::int64_t{0}));
+    return versions.size() >= 5;
+  }, 60s)) << "sync.json was not rewritten while crm2 was stopped";
+  EXPECT_FALSE(route("crm-crm2").value("connected", true));
+  EXPECT_NE(log("sync").find("plugin host 'crm2' is registered but did not answer"), std::string::npos) << log("sync");
+  ASSERT_EQ(::kill(crm2->pid(), SIGCONT), 0);
+  ASSERT_TRUE(eventually([&] { return crm2Equal() && drained(); }, 90s))
+      << crmChecksums(db("crm")) << crmChecksums(db("crm2")) << readJson(statusPath()).dump(1) << log("sync");
+  for (const char* name : {"crm-crm2", "crm-mining"}) {
+    const auto r = route(name);
+    EXPECT_EQ(r.value("conflicts", -1), 0) << r.dump(1);
+    EXPECT_EQ(r.value("dead_letters", -1), 0) << r.dump(1);
+  }
+  EXPECT_EQ(sync->signalAndWait(SIGTERM), 0) << log("sync");
+}
+
 }  // namespace
 }  // namespace ipcsync::sync::test
