@@ -6,6 +6,7 @@
 //   build/release/bench/sync_bench [--rows N] [--batch ROWS_PER_TRANSACTION] [--rate ROWS_PER_S]
 //                                  [--latency-seconds S] [--durability full|normal|off]
 //                                  [--group-commit-ms MS] [--route mining|replica|both]
+//                                  [--crm-wake on|off]
 //
 // Per route, three figures:
 //  - end to end, writer included: orders written into the CRM file with plain SQL (as the
@@ -209,6 +210,7 @@ struct Options {
   std::string durability = "normal";
   std::optional<int> groupCommitMs;
   std::string route = "both";
+  std::string crmWake = "on";  // crm's wake_on_commit: off polls only every --poll-ms (before ABI 1.1)
 };
 
 // A route to measure: crm writes, `target` (an instance of `library`) receives.
@@ -224,7 +226,8 @@ class Daemon {
     std::ofstream out(config);
     out << "namespace: " << ns << "\n"
         << "plugins:\n"
-        << "  - name: crm\n    library: crm.so\n    settings: {database: " << (dir / "crm.db").string() << "}\n"
+        << "  - name: crm\n    library: crm.so\n    settings: {database: " << (dir / "crm.db").string()
+        << ", wake_on_commit: " << (o.crmWake == "on" ? "true" : "false") << "}\n"
         << "  - name: " << route.target << "\n    library: " << route.library
         << "\n    settings: {database: " << (dir / (route.target + ".db")).string() << "}\n"
         << "routes:\n  - name: bench\n    from: crm\n    to: " << route.target << "\n    tables: [orders]\n"
@@ -388,6 +391,7 @@ int run(int argc, char** argv) {
     else if (a == "--durability") o.durability = argv[i + 1];
     else if (a == "--group-commit-ms") o.groupCommitMs = std::atoi(argv[i + 1]);
     else if (a == "--route") o.route = argv[i + 1];
+    else if (a == "--crm-wake") o.crmWake = argv[i + 1];
     else {
       std::fprintf(stderr, "sync_bench: unknown option %s (see the comment at the top of bench/sync_bench.cpp)\n",
                    a.c_str());
@@ -400,9 +404,9 @@ int run(int argc, char** argv) {
   }
   if (o.rows <= 0 || o.batch <= 0 || o.rate <= 0 || o.latencySeconds < 0 || (o.groupCommitMs && *o.groupCommitMs < 0) ||
       (o.durability != "full" && o.durability != "normal" && o.durability != "off") ||
-      (o.route != "mining" && o.route != "replica" && o.route != "both")) {
+      (o.route != "mining" && o.route != "replica" && o.route != "both") || (o.crmWake != "on" && o.crmWake != "off")) {
     std::fprintf(stderr, "sync_bench: --rows, --batch, --rate must be positive, --group-commit-ms at least 0; "
-                         "--durability full|normal|off; --route mining|replica|both\n");
+                         "--durability full|normal|off; --route mining|replica|both; --crm-wake on|off\n");
     return 2;
   }
   char tmpl[] = "/tmp/ipcsync-sync-bench-XXXXXX";

@@ -28,7 +28,8 @@ constexpr int kMaxChangeSetsPerPoll = 64;
 // visible: yielding the CPU a few times within poll(), then polled again after growing delays.
 constexpr auto kCommitVisibleWithin = std::chrono::milliseconds(100);
 constexpr int kYieldsForCommit = 4;
-constexpr auto kFirstRetryDelay = std::chrono::microseconds(100);
+constexpr auto kFirstRetryDelay = std::chrono::microseconds(200);
+constexpr auto kRetryEvenlyFor = std::chrono::milliseconds(5);
 constexpr auto kMaxRetryDelay = std::chrono::microseconds(10000);
 // A writer that never pauses must not keep one poll() from returning: its next write wakes the
 // host again.
@@ -360,8 +361,11 @@ Result<void> Capture::poll(bool applyOpen) {
       break;
     }
     if (i >= kYieldsForCommit) {
-      // Not visible yet (an fsync under synchronous=FULL): poll again soon, not blocking the host.
-      m_retryDelay = std::min(kMaxRetryDelay, std::max(kFirstRetryDelay, m_retryDelay * 2));
+      // Not visible yet (an fsync under synchronous=FULL): poll again soon, not blocking the host;
+      // less often once the wait grows longer than a commit's fsync usually takes.
+      m_retryDelay = now - *m_unexplainedSince < kRetryEvenlyFor
+                         ? kFirstRetryDelay
+                         : std::min(kMaxRetryDelay, std::max(kFirstRetryDelay, m_retryDelay * 2));
       m_wake->retryIn(m_retryDelay);
       return {};
     }

@@ -63,6 +63,7 @@ struct Settings {
   std::string database;
   size_t maxPieceBytes = 256 * 1024;
   int64_t batchRows = 10000;
+  bool wakeOnCommit = true;  // give the host a wake descriptor (ABI 1.1) when it offers set_wake_fd
 };
 
 class Capture {

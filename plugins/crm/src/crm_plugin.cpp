@@ -75,6 +75,7 @@ class CrmPlugin {
   // inotify), the periodic poll alone finds every change, as before.
   void watchForWakeUps() {
     const ipcsync_host_services& s = m_services;
+    if (!m_settings.wakeOnCommit) return;
     if (s.struct_size < offsetof(ipcsync_host_services, set_wake_fd) + sizeof s.set_wake_fd || !s.set_wake_fd) return;
     auto watch = WalWatch::open(m_settings.database);
     if (!watch) {
@@ -132,6 +133,12 @@ class CrmPlugin {
     if (!rows) return std::unexpected(rows.error());
     out.maxPieceBytes = static_cast<size_t>(*piece);
     out.batchRows = *rows;
+    if (const char* wake = s.setting(s.host, "wake_on_commit")) {
+      const std::string w = wake;
+      if (w == "true" || w == "1") out.wakeOnCommit = true;
+      else if (w == "false" || w == "0") out.wakeOnCommit = false;
+      else return fail(IPCSYNC_EINVAL, fmt::format("setting 'wake_on_commit' is '{}': expected true or false", w));
+    }
     return out;
   }
 

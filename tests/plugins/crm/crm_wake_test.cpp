@@ -67,5 +67,18 @@ TEST_F(CrmWakeTest, UnderAnAbi10HostItGivesNoDescriptorAndStillCapturesByPolling
   EXPECT_EQ(host->emitted.size(), 1u);
 }
 
+TEST_F(CrmWakeTest, WakeOnCommitFalseGivesNoDescriptorAndABadValueIsRefused) {
+  auto off = crm("off", {{"wake_on_commit", "false"}});
+  EXPECT_EQ(off->wakeFd, -1);
+  shell(path("off.db"), "INSERT INTO accounts VALUES (1, 'Acme', 'north', 'retail', 100);");
+  pollAll(*off);
+  EXPECT_EQ(off->emitted.size(), 1u);
+
+  TestHost bad(IPCSYNC_CRM_PLUGIN, {{"database", path("bad.db")}, {"wake_on_commit", "maybe"}}, m_dir / "bad-data");
+  EXPECT_EQ(bad.create(), IPCSYNC_EINVAL);
+  EXPECT_NE(bad.lastError().find("'wake_on_commit' is 'maybe': expected true or false"), std::string::npos)
+      << bad.lastError();
+}
+
 }  // namespace
 }  // namespace ipcsync::test
