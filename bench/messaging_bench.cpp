@@ -6,6 +6,7 @@
 //   build/release/bench/messaging_bench [--quick] [--spin-us N] [--sizes 64,4096,...]
 //                                       [--handover-threshold BYTES]   (default: copy every size)
 //                                       [--handover-pool N]   (objects kept prepared per size class; 0: none)
+//                                       [--inflight-cap BYTES]   (ConnectOptions::maxBytesInFlight; 0: none)
 //                                       [--ours-only]   (skip the peers: for profiling)
 //                                       [--gap-us N]   (pause between ping-pongs: sparse traffic, every transport)
 //
@@ -20,7 +21,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <boost/interprocess/ipc/message_queue.hpp>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -123,32 +127,63 @@ struct IpcsyncEndpoint : Endpoint {
 struct Result {
   double medianUs = 0, p99Us = 0, p999Us = 0;
   double msgsPerSec = 0, gbPerSec = 0;
+  // CPU time per streamed message (user + system), per process: what the machine's load does
+  // not distort as much as wall-clock rates. engineNs only for ipcsync (< 0: not measured).
+  double senderNs = 0, receiverNs = 0, engineNs = -1;
 };
+
+// CPU time (user + system) of the calling process, and of every thread of another process
+// (/proc/PID/task/*/schedstat: nanoseconds on the CPU), in nanoseconds.
+std::int64_t processCpuNs() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+std::int64_t taskCpuNs(pid_t pid) {
+  std::int64_t sum = 0;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    if (FILE* f = std::fopen((task.path() / "schedstat").c_str(), "r")) {
+      long long ns = 0;
+      if (std::fscanf(f, "%lld", &ns) == 1) sum += ns;
+      std::fclose(f);
+    }
+  }
+  return sum;
+}
 
 // Runs `iterations` ping-pongs and `streamed` one-way messages. `makeEnd(side)` builds the
 // endpoint in the calling process (side 0: measuring, 1: echo/sink).
 std::uint32_t g_gapUs = 0;  // pause between ping-pongs (--gap-us)
 
 Result measure(const std::function<std::unique_ptr<Endpoint>(int)>& makeEnd, std::size_t size, int iterations,
-               int streamed, bool ipcsyncEcho) {
+               int streamed, bool ipcsyncEcho, pid_t engine = -1) {
   std::vector<std::byte> buf(size, std::byte{0x5a});
-  int sync[2];
-  if (::pipe(sync) != 0) std::exit(1);
+  int sync[2], cpu[2];
+  if (::pipe(sync) != 0 || ::pipe(cpu) != 0) std::exit(1);
   const pid_t child = ::fork();
   if (child == 0) {
     ::close(sync[0]);
+    ::close(cpu[0]);
     auto end = makeEnd(1);
     [[maybe_unused]] auto w = ::write(sync[1], "r", 1);
     for (int i = 0; i < iterations; ++i) {  // echo: take it, copy it into the reply
       end->receive(ipcsyncEcho ? nullptr : buf.data(), size);
       end->send(buf.data(), size);
     }
-    for (int i = 0; i < streamed; ++i) end->receive(ipcsyncEcho ? nullptr : buf.data(), size);
+    std::int64_t cpu0 = 0;
+    for (int i = 0; i < streamed; ++i) {
+      end->receive(ipcsyncEcho ? nullptr : buf.data(), size);
+      if (i == 0) cpu0 = processCpuNs();  // from the first streamed message on: not the wait for it
+    }
+    const std::int64_t used = processCpuNs() - cpu0;
+    w = ::write(cpu[1], &used, sizeof used);
     end->send(buf.data(), size);  // done
     end.reset();
     ::_exit(0);
   }
   ::close(sync[1]);
+  ::close(cpu[1]);
   char c;
   if (::read(sync[0], &c, 1) != 1) std::exit(1);  // the other side is ready
   ::close(sync[0]);
@@ -162,12 +197,22 @@ Result measure(const std::function<std::unique_ptr<Endpoint>(int)>& makeEnd, std
     oneWay.push_back(nsSince(t0) / 2000.0);
     if (g_gapUs) std::this_thread::sleep_for(std::chrono::microseconds(g_gapUs));
   }
+  const std::int64_t engine0 = engine > 0 ? taskCpuNs(engine) : 0;
+  const std::int64_t sender0 = processCpuNs();
   const auto t0 = Clock::now();
   for (int i = 0; i < streamed; ++i) end->send(buf.data(), size);
+  const std::int64_t senderUsed = processCpuNs() - sender0;
   end->receive(buf.data(), size);
   const double seconds = nsSince(t0) / 1e9;
+  const std::int64_t engineUsed = engine > 0 ? taskCpuNs(engine) - engine0 : -1;
+  std::int64_t receiverUsed = 0;
+  if (::read(cpu[0], &receiverUsed, sizeof receiverUsed) != sizeof receiverUsed) receiverUsed = 0;
+  ::close(cpu[0]);
   ::waitpid(child, nullptr, 0);
   Result r;
+  r.senderNs = static_cast<double>(senderUsed) / streamed;
+  r.receiverNs = static_cast<double>(receiverUsed) / streamed;
+  if (engine > 0) r.engineNs = static_cast<double>(engineUsed) / streamed;
   std::vector<double> v = oneWay;
   r.medianUs = quantile(v, 0.5);
   r.p99Us = quantile(v, 0.99);
@@ -235,6 +280,7 @@ int run(int argc, char** argv) {
   std::uint32_t spinUs = 50;
   std::uint64_t handoverThreshold = 64ull << 20;  // above every size here: the copy path
   std::optional<std::uint32_t> handoverPool;        // unset: the client's default
+  std::optional<std::uint64_t> inflightCap;         // unset: the client's default
   std::vector<std::size_t> sizes = {64, 4096, 65536, 1 << 20, 4 << 20};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -244,6 +290,7 @@ int run(int argc, char** argv) {
     else if (a == "--spin-us" && i + 1 < argc) spinUs = static_cast<std::uint32_t>(std::atoi(argv[++i]));
     else if (a == "--handover-threshold" && i + 1 < argc) handoverThreshold = std::stoull(argv[++i]);
     else if (a == "--handover-pool" && i + 1 < argc) handoverPool = static_cast<std::uint32_t>(std::stoul(argv[++i]));
+    else if (a == "--inflight-cap" && i + 1 < argc) inflightCap = std::stoull(argv[++i]);
     else if (a == "--sizes" && i + 1 < argc) {
       sizes.clear();
       std::stringstream ss(argv[++i]);
@@ -283,6 +330,7 @@ int run(int argc, char** argv) {
           o.ns = ns;
           o.name = (side ? "sink-" : "source-") + std::to_string(tag) + suffix;
           if (handoverPool) o.handoverPool = *handoverPool;
+          if (inflightCap) o.maxBytesInFlight = *inflightCap;  // IPCSYNC_BENCH_INFLIGHT
           auto c = Client::connect(o);
           if (!c) {
             std::fprintf(stderr, "connect: %s\n", c.error().message().c_str());
@@ -299,15 +347,16 @@ int run(int argc, char** argv) {
           }  // the sink learns its session from the first message it receives
           return e;
         },
-        size, iterations, streamed, true);
+        size, iterations, streamed, true, g_engine);
     };
     results["ipcsync"] = ipcsyncRun(true, "");
     if (handedOver) results["ipcsync (received)"] = ipcsyncRun(false, "-held");
 
     if (oursOnly) {
       const Result& r = results["ipcsync"];
-      std::printf("%s: ipcsync median %.2f us, p99 %.2f, p99.9 %.2f, %.0f msgs/s, %.2f GB/s\n", human(size).c_str(),
-                  r.medianUs, r.p99Us, r.p999Us, r.msgsPerSec, r.gbPerSec);
+      std::printf("%s: ipcsync median %.2f us, p99 %.2f, p99.9 %.2f, %.0f msgs/s, %.2f GB/s; "
+                  "cpu ns/msg sender %.0f, engine %.0f, receiver %.0f\n", human(size).c_str(),
+                  r.medianUs, r.p99Us, r.p999Us, r.msgsPerSec, r.gbPerSec, r.senderNs, r.engineNs, r.receiverNs);
       continue;
     }
     int p1[2], p2[2];
@@ -367,6 +416,12 @@ int run(int argc, char** argv) {
       std::printf("\n");
     }
     std::printf("  against the best peer: latency %.2fx, throughput %.2fx\n", ours.medianUs / bestLatency, ours.msgsPerSec / bestRate);
+    std::printf("  cpu ns per streamed message (sender / engine / receiver):");
+    for (const auto& name : {"ipcsync", "pipe", "unix socket", "boost message_queue"}) {
+      const Result& r = results[name];
+      std::printf(" %s %.0f/%s/%.0f%s", name, r.senderNs, r.engineNs < 0 ? "-" : std::to_string(std::lround(r.engineNs)).c_str(),
+                  r.receiverNs, std::string(name) == "boost message_queue" ? "\n" : ",");
+    }
     if (size == 65536 || size >= (1u << 20))
       std::printf("  memcpy %s: %.2f GB/s; ipcsync streaming reaches %.0f%% of it\n", human(size).c_str(), memcpyGBs(size),
                   100.0 * ours.gbPerSec / memcpyGBs(size));

@@ -84,6 +84,16 @@ std::expected<BuddyManager::Hold, Errc> BuddyManager::hold() const noexcept {
   return Hold(this);
 }
 
+std::expected<BuddyManager::Hold, Errc> BuddyManager::tryHold() const noexcept {
+  if (m_held) return std::unexpected(Errc::InvalidArgument);
+  std::int32_t expected = 0;
+  if (m_shared->lock.load(std::memory_order_relaxed) != 0 ||
+      !m_shared->lock.compare_exchange_strong(expected, m_self, std::memory_order_acquire, std::memory_order_relaxed))
+    return std::unexpected(Errc::WouldBlock);
+  m_held = true;
+  return Hold(this);
+}
+
 void BuddyManager::endHold() const noexcept {
   m_held = false;
   unlock();

@@ -183,6 +183,8 @@ std::expected<std::unique_ptr<Client>, Error> Client::connect(const ConnectOptio
     const timeval sendTimeout{5, 0};
     ::setsockopt(c->m_socket.get(), SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, sizeof sendTimeout);
     c->m_spin = o.spin;
+    c->m_maxInFlight = o.maxBytesInFlight;
+    c->m_sentBefore = std::make_unique<std::atomic<std::uint64_t>[]>(kRingCapacity);
     c->m_handoverThreshold = w.handoverThreshold;
     c->m_pollFd.reset(::epoll_create1(EPOLL_CLOEXEC));
     if (!c->m_pollFd) return std::unexpected(systemError("epoll_create1", errno));

@@ -28,6 +28,13 @@ inline void cpuRelax() noexcept {
 #endif
 }
 
+// release() returns runs to the manager in batches of this many (or bytes), and waits for the
+// lock only beyond the limits.
+constexpr std::size_t kReleaseBatch = 32;
+constexpr std::uint64_t kReleaseBatchBytes = 256 << 10;
+constexpr std::size_t kReleaseLimit = 256;
+constexpr std::uint64_t kReleaseLimitBytes = 1 << 20;
+
 void ringDoorbell(int eventFd) {
   const std::uint64_t one = 1;
   [[maybe_unused]] auto n = ::write(eventFd, &one, sizeof one);
@@ -232,14 +239,63 @@ std::expected<Loan, Error> Client::handoverLoan(std::uint64_t bytes) {
   return Loan(object->fd.release(), std::span(object->data, bytes), object->size);
 }
 
+std::uint64_t Client::inFlightBound() const noexcept {
+  // What the last kRingCapacity messages carried: the ring holds no more than them.
+  const std::uint64_t t = m_memory->channels().outbound.tail.load(std::memory_order_acquire);
+  const std::uint64_t sent = m_sentBytes.load(std::memory_order_relaxed);
+  if (t < kRingCapacity) return sent;
+  const std::uint64_t before = m_sentBefore[t & (kRingCapacity - 1)].load(std::memory_order_relaxed);
+  return before <= sent ? sent - before : sent;
+}
+
+std::uint64_t Client::bytesInFlight() const noexcept {
+  const LocationRing& out = m_memory->channels().outbound;
+  const std::uint64_t h = out.head.load(std::memory_order_acquire);
+  const std::uint64_t t = out.tail.load(std::memory_order_acquire);
+  if (h >= t) return 0;
+  const std::uint64_t sent = m_sentBytes.load(std::memory_order_relaxed);
+  const std::uint64_t before = m_sentBefore[h & (kRingCapacity - 1)].load(std::memory_order_relaxed);
+  return before <= sent ? sent - before : 0;
+}
+
+void Client::waitForFlight(std::uint64_t bytes, Clock::time_point deadline) {
+  // The bound first: it reads no line the engine writes, and small messages never reach the cap.
+  if (inFlightBound() + bytes <= m_maxInFlight) return;
+  std::uint64_t inFlight = bytesInFlight();
+  if (inFlight == 0 || inFlight + bytes <= m_maxInFlight) return;
+  constexpr auto kPatience = std::chrono::milliseconds(1);  // no progress for this long: go ahead
+  const LocationRing& out = m_memory->channels().outbound;
+  std::uint64_t lastHead = out.head.load(std::memory_order_acquire);
+  auto progressAt = Clock::now();
+  for (std::uint32_t round = 1;; ++round) {
+    if (round % 8 == 0) sched_yield();
+    else cpuRelax();
+    inFlight = bytesInFlight();
+    if (inFlight == 0 || inFlight + bytes <= m_maxInFlight) return;
+    if (round % 16 != 0) continue;
+    const auto now = Clock::now();
+    if (const std::uint64_t h = out.head.load(std::memory_order_acquire); h != lastHead) {
+      lastHead = h;
+      progressAt = now;
+    } else if (now - progressAt >= kPatience) {
+      return;  // the engine takes nothing (its receiver is full, or it is not scheduled)
+    }
+    if (now >= deadline) return;
+  }
+}
+
 std::expected<Loan, Error> Client::loan(std::uint64_t bytes, std::chrono::milliseconds timeout) {
   if (bytes > 0 && m_handoverThreshold > 0 && bytes >= m_handoverThreshold) return handoverLoan(bytes);
-  const auto deadline = Clock::now() + timeout;
-  const auto spinUntil = Clock::now() + m_spin;
-  layout::Channels& ch = m_memory->channels();
   // A loan leaves part of the block to incoming copies: two clients streaming to each other can
   // then never fill both blocks with their own outbound messages and wait on each other forever.
   const std::uint64_t keepFree = inboundReserve();
+  // The common case first, without reading the clock: under the in-flight cap, and a free run.
+  if (m_maxInFlight > 0 && timeout.count() > 0) waitForFlight(bytes, Clock::now() + timeout);
+  if (auto a = allocate(bytes, keepFree)) return Loan(*a, m_memory->bytes(*a).first(bytes));
+  else if (a.error().code != Errc::OutOfMemory || timeout.count() <= 0) return std::unexpected(a.error());
+  const auto deadline = Clock::now() + timeout;
+  const auto spinUntil = Clock::now() + m_spin;
+  layout::Channels& ch = m_memory->channels();
   for (std::uint32_t round = 0;; ++round) {
     auto a = allocate(bytes, keepFree);
     if (a) return Loan(*a, m_memory->bytes(*a).first(bytes));
@@ -295,6 +351,8 @@ std::expected<void, Error> Client::sendHandover(SessionState& session, SessionId
     m_fatal = goneError();
     return std::unexpected(*m_fatal);
   }
+  m_sentBefore[ch.outbound.tail.load(std::memory_order_relaxed) & (kRingCapacity - 1)].store(
+      m_sentBytes.load(std::memory_order_relaxed), std::memory_order_relaxed);  // counts 0 B in flight
   ch.outbound.push(Location{h.id, LocationKind::Handover, 0, length, session.nextSequence++, id, correlation});
   if (ch.engineSleeping.load(std::memory_order_seq_cst)) ringDoorbell(m_toEngine.get());
   return {};
@@ -334,7 +392,11 @@ std::expected<void, Error> Client::trySend(SessionId session, Loan& loan, std::u
   layout::Channels& ch = m_memory->channels();
   const Location l{loan.m_run.arena, LocationKind::Copy, loan.m_run.offset, loan.m_bytes.size(),
                    it->second.nextSequence, session, correlation};
+  const std::uint64_t position = ch.outbound.tail.load(std::memory_order_relaxed);
   if (!ch.outbound.push(l, m_outboundHeadSeen)) return std::unexpected(Error{Errc::WouldBlock, "the outbound ring is full"});
+  const std::uint64_t sent = m_sentBytes.load(std::memory_order_relaxed);  // we are its only writer
+  m_sentBefore[position & (kRingCapacity - 1)].store(sent, std::memory_order_relaxed);
+  m_sentBytes.store(sent + l.length, std::memory_order_relaxed);
   ++it->second.nextSequence;
   loan.m_bytes = {};
   if (ch.engineSleeping.load(std::memory_order_seq_cst)) ringDoorbell(m_toEngine.get());
@@ -343,6 +405,7 @@ std::expected<void, Error> Client::trySend(SessionId session, Loan& loan, std::u
 
 std::expected<void, Error> Client::send(SessionId session, Loan& loan, std::chrono::milliseconds timeout,
                                         std::uint32_t correlation) {
+  if (auto r = trySend(session, loan, correlation); r || r.error().code != Errc::WouldBlock) return r;  // no clock read
   const auto deadline = Clock::now() + timeout;
   const auto spinUntil = Clock::now() + m_spin;
   layout::Channels& ch = m_memory->channels();
@@ -374,7 +437,10 @@ std::expected<Message, Error> Client::takeMessage() {
   if (auto ok = pumpControl(); !ok) return std::unexpected(ok.error());
   layout::Channels& ch = m_memory->channels();
   LocationRing& in = ch.inbound;
-  if (in.empty(m_inboundTailSeen)) return Message{};
+  if (in.empty(m_inboundTailSeen)) {
+    (void)flushReleases(false);  // nothing to take: a moment to return what release() put aside
+    return Message{};
+  }
   ch.ownerSleeping.store(0, std::memory_order_relaxed);  // busy again: no doorbell needed
   const Location l = in.front();
   in.pop();  // seq_cst: pairs with the engine raising engineWantsRoom for a full ring
@@ -391,6 +457,7 @@ std::expected<Message, Error> Client::tryReceive() {
   // Going idle: clear a doorbell already rung and read the socket dry (a control message can be
   // readable before the engine bumps controlPosted), so that pollFd() is not readable for
   // nothing; arm the doorbell for an event loop waiting on pollFd(); then look once more.
+  (void)flushReleases(true);  // going idle: nothing may stay put aside
   std::uint64_t count;
   [[maybe_unused]] auto r = ::read(m_toClient.get(), &count, sizeof count);
   if (auto ok = pumpControl(true); !ok) return std::unexpected(ok.error());
@@ -401,6 +468,7 @@ std::expected<Message, Error> Client::tryReceive() {
 // Polls without arming the doorbell while it spins (the engine then posts without a system
 // call), and arms it only to sleep.
 std::expected<Message, Error> Client::receive(std::chrono::milliseconds timeout) {
+  if (auto m = takeMessage(); !m || m->valid()) return m;  // a message waits: no clock read
   const auto deadline = Clock::now() + timeout;
   const auto spinUntil = Clock::now() + m_spin;
   layout::Channels& ch = m_memory->channels();
@@ -418,6 +486,7 @@ std::expected<Message, Error> Client::receive(std::chrono::milliseconds timeout)
       sched_yield();
       continue;
     }
+    (void)flushReleases(true);  // before sleeping: the engine may be waiting for exactly these runs
     ch.ownerSleeping.store(1, std::memory_order_seq_cst);
     if (ch.inbound.empty() && ch.controlPosted.load(std::memory_order_seq_cst) == m_controlSeen) sleepUntil(deadline);
     if (auto ok = pumpControl(true); !ok) return std::unexpected(ok.error());
@@ -471,11 +540,37 @@ void Client::release(Message&& message) {
     message.m_bytes = {};
     return;
   }
-  (void)m_memory->manager().free(message.m_location.arena, message.m_location.offset);
+  // Put aside and returned in batches: one manager lock round trip for many messages, and no
+  // wait while the engine holds the lock for its own batch (docs/design/notification.md).
+  m_releases.push_back(PendingRelease{message.m_location.arena, message.m_location.offset});
+  m_releaseBytes += message.m_bytes.size();
   message.m_bytes = {};
   layout::Channels& ch = m_memory->channels();
+  // Returned at once (waiting for the lock) when the engine waits for room, or when nothing more
+  // waits in the ring (the caller may go idle, or release its last message and never call us
+  // again while the engine waits for exactly these runs); else put aside, and returned in a
+  // batch when the lock is free, or at once beyond the limits.
+  const bool engineWaits = ch.engineWantsRoom.load(std::memory_order_seq_cst) != 0;
+  if (engineWaits || ch.inbound.empty(m_inboundTailSeen) || m_releases.size() >= kReleaseLimit ||
+      m_releaseBytes >= kReleaseLimitBytes)
+    (void)flushReleases(true);
+  else if (m_releases.size() >= kReleaseBatch || m_releaseBytes >= kReleaseBatchBytes)
+    (void)flushReleases(false);
+  // Freed (under the manager lock, which the engine takes to look for room) before the flag is
+  // read: the engine either finds the room or has raised the flag (notification.md).
   if (ch.engineWantsRoom.load(std::memory_order_seq_cst) && ch.engineWantsRoom.exchange(0, std::memory_order_seq_cst))
     ringDoorbell(m_toEngine.get());
+}
+
+bool Client::flushReleases(bool wait) noexcept {
+  if (m_releases.empty()) return true;
+  BuddyManager& manager = m_memory->manager();
+  auto hold = wait ? manager.hold() : manager.tryHold();
+  if (!hold) return false;  // the engine holds it (or, waiting, it died holding it): later
+  for (const PendingRelease& r : m_releases) (void)manager.free(r.arena, r.offset);
+  m_releases.clear();
+  m_releaseBytes = 0;
+  return true;
 }
 
 }  // namespace ipcsync

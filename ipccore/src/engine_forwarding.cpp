@@ -8,6 +8,7 @@
 // full, the message stays at the head of the sender's ring (order per session is kept, nothing is
 // dropped) and the engine asks the receiver to ring its doorbell when it releases something.
 #include <cstring>
+#include <functional>
 
 #include "engine_impl.h"
 #include "socket_io.h"
@@ -136,10 +137,11 @@ Engine::Impl::Step Engine::Impl::handOver(std::uint32_t slot, const Location& lo
 Engine::Impl::Step Engine::Impl::copyInto(std::uint32_t dstSlot, std::span<const std::byte> data, const Location& loc) {
   Registered& dst = *m_slots[dstSlot];
   layout::Channels& dch = dst.memory->channels();
-  // Room in the receiver: a ring slot and a run. If either is missing, ask for a doorbell on
-  // release, then look once more (the release may have happened in between).
+  // Room in the receiver: a ring slot (counting the ones staged for it) and a run. If either is
+  // missing, ask for a doorbell on release, then look once more (the release may have happened
+  // in between).
   auto room = [&]() -> std::expected<Allocation, Errc> {
-    if (dch.inbound.full(dst.inboundHeadSeen)) return std::unexpected(Errc::WouldBlock);
+    if (dch.inbound.fullAfter(dst.inboundStaged, dst.inboundHeadSeen)) return std::unexpected(Errc::WouldBlock);
     return dst.memory->manager().allocate(loc.length);
   };
   auto target = room();
@@ -154,13 +156,27 @@ Engine::Impl::Step Engine::Impl::copyInto(std::uint32_t dstSlot, std::span<const
     return Step::Kicked;
   }
   std::memcpy(into.data(), data.data(), loc.length);
-  dch.inbound.push(Location{target->arena, LocationKind::Copy, target->offset, loc.length, loc.sequence, loc.channel,
-                            loc.correlation},
-                   dst.inboundHeadSeen);
+  // Staged, not yet visible: publishStaged() publishes every receiver's run of copies with one
+  // store and rings each sleeping receiver once.
+  dch.inbound.stage(Location{target->arena, LocationKind::Copy, target->offset, loc.length, loc.sequence, loc.channel,
+                             loc.correlation},
+                    dst.inboundStaged);
+  if (dst.inboundStaged++ == 0) m_stagedSlots.push_back(dstSlot);
   ++dst.record.traffic.messagesIn;
   dst.record.traffic.bytesIn += loc.length;
-  if (dch.ownerSleeping.load(std::memory_order_seq_cst)) ring(dst.toClient.get());
   return Step::Moved;
+}
+
+void Engine::Impl::publishStaged() {
+  for (const std::uint32_t dstSlot : m_stagedSlots) {
+    if (dstSlot >= m_slots.size() || !m_slots[dstSlot] || m_slots[dstSlot]->inboundStaged == 0) continue;  // reclaimed
+    Registered& dst = *m_slots[dstSlot];
+    layout::Channels& dch = dst.memory->channels();
+    dch.inbound.publish(dst.inboundStaged);  // seq_cst, then the flag: Dekker with the receiver's sleep
+    dst.inboundStaged = 0;
+    if (dch.ownerSleeping.load(std::memory_order_seq_cst)) ring(dst.toClient.get());
+  }
+  m_stagedSlots.clear();
 }
 
 bool Engine::Impl::forwardFrom(std::uint32_t slot) {
@@ -172,11 +188,29 @@ bool Engine::Impl::forwardFrom(std::uint32_t slot) {
     return true;
   }
   if (*pending == 0 && src.deferredFrees.empty()) return false;
-  // Locks taken during the batch are held to its end (one transfer per batch, not per call).
-  struct DropAtEnd {
-    BatchLocks& locks;
-    ~DropAtEnd() { locks.drop(); }
-  } dropAtEnd{m_locks};
+  bool moved = false;
+  // A batch is committed at its end, on every path: the sender's ring is popped once for all the
+  // messages taken from it (one store, one cache-line transfer back to the sender, instead of
+  // one per message); the manager locks taken during the batch are dropped (one transfer per
+  // batch, not per call); every receiver's staged copies are published, and each sleeping
+  // receiver rung once. A sender that was kicked meanwhile has no ring left to pop.
+  std::uint64_t popped = 0;  // taken from the head of the sender's ring, not popped yet
+  const std::uint64_t generation = src.record.generation;
+  auto alive = [&] { return m_slots[slot] && m_slots[slot]->record.generation == generation; };
+  auto commit = [&] {
+    if (popped > 0 && alive()) ch.outbound.pop(popped);
+    popped = 0;
+  };
+  struct AtEnd {
+    std::function<void()> f;
+    ~AtEnd() { f(); }
+  } atEnd{[&] {
+    commit();
+    m_locks.drop();
+    publishStaged();
+    // pop (seq_cst) then the flag: Dekker with a sender waiting for room in its ring or block.
+    if (moved && alive() && ch.ownerWantsRoom.load(std::memory_order_seq_cst)) ring(src.toClient.get());
+  }};
   auto holdSource = [&] {
     if (m_locks.source) return;
     if (auto h = src.memory->manager().hold()) m_locks.source.emplace(std::move(*h));
@@ -190,7 +224,6 @@ bool Engine::Impl::forwardFrom(std::uint32_t slot) {
       m_locks.targetSlot = dstSlot;
     }
   };
-  bool moved = false;
   if (!src.deferredFrees.empty()) holdSource();
   while (!src.deferredFrees.empty()) {
     const Location& l = src.deferredFrees.back();
@@ -203,9 +236,15 @@ bool Engine::Impl::forwardFrom(std::uint32_t slot) {
     src.deferredFrees.pop_back();
     moved = true;
   }
+  // The session (or topic) of the previous message and its receiver: consecutive messages on one
+  // channel skip the lookups.
+  std::uint32_t lastChannel = 0;
   for (std::uint64_t n = std::min(*pending, kBatch); n > 0; --n) {
-    const Location loc = ch.outbound.front();  // a copy: what we validate is what we use
+    const Location loc = ch.outbound.at(popped);  // a copy: what we validate is what we use
     if (loc.kind == LocationKind::Handover) {
+      commit();  // handOver pops its own entry and pushes to receivers' rings itself
+      publishStaged();
+      lastChannel = 0;
       switch (handOver(slot, loc)) {
         case Step::Moved: moved = true; continue;
         case Step::Blocked: return moved;
@@ -217,8 +256,13 @@ bool Engine::Impl::forwardFrom(std::uint32_t slot) {
       return true;
     }
     // Where it goes: the other end of a session, or every subscriber of a topic not served yet.
-    if (!receiversOf(slot, loc)) return true;
+    // A session's receivers cannot change within a batch (only control messages, which are
+    // handled between batches, open or close one); a topic's fan-out progress can.
     const auto topic = m_topics.find(loc.channel);
+    if (topic != m_topics.end() || loc.channel != lastChannel) {
+      if (!receiversOf(slot, loc)) return true;
+      lastChannel = topic == m_topics.end() ? loc.channel : 0;
+    }
     holdSource();
     auto run = src.memory->manager().checkAllocated(loc.arena, loc.offset, loc.length);
     if (!run) {
@@ -255,7 +299,7 @@ bool Engine::Impl::forwardFrom(std::uint32_t slot) {
     if (m_receivers.empty() && topic == m_topics.end()) ++src.record.traffic.dropped;  // the session closed meanwhile
     src.fanoutDone.clear();
     if (topic != m_topics.end() && topic->second.cacheDepth > 0) cacheMessage(topic->second, src.memory->bytes(*run), loc);
-    ch.outbound.pop();
+    ++popped;
     moved = true;
     ++src.record.traffic.messagesOut;
     src.record.traffic.bytesOut += loc.length;
@@ -268,7 +312,6 @@ bool Engine::Impl::forwardFrom(std::uint32_t slot) {
       return true;
     }
   }
-  if (moved && ch.ownerWantsRoom.load(std::memory_order_seq_cst)) ring(src.toClient.get());
   return moved;
 }
 

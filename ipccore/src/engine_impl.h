@@ -50,6 +50,7 @@ struct Registered {
   std::vector<Location> deferredFrees;
   std::uint64_t allocationsAtLastTick = 0;  // to see when the block went idle
   std::uint64_t inboundHeadSeen = 0;        // the client's head of its inbound ring, as last read
+  std::uint64_t inboundStaged = 0;          // copies staged in its inbound ring, not yet published
   // Topic fan-out of the message at the head of the outbound ring: subscribers already served.
   std::set<std::uint64_t> fanoutDone;
   // Sealed memory objects the client handed over, by the id its Locations will name, with the
@@ -208,8 +209,13 @@ class Engine::Impl {
   } m_locks;
   // Passes a handed-over memory object on to the receivers of `loc`'s channel.
   Step handOver(std::uint32_t slot, const Location& loc);
-  // Copies the run of `src` that `loc` names into the receiver in `dstSlot`.
+  // Copies the run of `src` that `loc` names into the receiver in `dstSlot` and stages its
+  // Location in the receiver's inbound ring; publishStaged() makes it visible.
   Step copyInto(std::uint32_t dstSlot, std::span<const std::byte> data, const Location& loc);
+  // Publishes what copyInto staged, one store per receiver, and rings each sleeping receiver once.
+  // Called at the end of every batch and before anything else pushes to an inbound ring.
+  void publishStaged();
+  std::vector<std::uint32_t> m_stagedSlots;  // receivers with staged copies
   // Topic caches (engine_topics.cpp): keep a copy in the engine's own block; replay to a newcomer.
   void cacheMessage(TopicEntry& topic, std::span<const std::byte> data, const Location& loc);
   // Hands the subscriber the cached messages from member.replayNext on; false if its block or

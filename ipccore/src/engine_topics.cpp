@@ -72,11 +72,13 @@ bool Engine::Impl::replayCache(TopicEntry& topic, TopicMember& member) {
     if (m.serial < member.replayNext) continue;  // handed over already, before a pause
     const auto data = m_ownBlock->bytes(m.run).first(m.location.length);
     if (copyInto(member.slot, data, m.location) != Step::Moved) {
+      publishStaged();
       member.replayNext = m.serial;  // its block or ring is full: resume here
       return false;
     }
     ++topic.cacheHits;
   }
+  publishStaged();
   member.replayNext = 0;
   return true;
 }

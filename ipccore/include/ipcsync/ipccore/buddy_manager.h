@@ -92,6 +92,9 @@ class BuddyManager {
     const BuddyManager* m_manager;
   };
   std::expected<Hold, Errc> hold() const noexcept;
+  // As hold(), but never waits: WouldBlock while the other party holds the lock (a client
+  // releasing received messages puts them aside instead of waiting for the engine's batch).
+  std::expected<Hold, Errc> tryHold() const noexcept;
 
   // Releases every empty arena beyond `minArenas`; returns how many were released.
   std::expected<std::uint32_t, Errc> trim() noexcept;

@@ -21,6 +21,7 @@
 // Pinned: copy and move are deleted.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <expected>
@@ -72,6 +73,13 @@ struct ConnectOptions {
   // calling thread. docs/design/handover.md.
   std::uint32_t handoverPool = 2;
   std::uint64_t handoverPoolBytes = std::uint64_t{64} << 20;
+  // Soft cap on the bytes of copied messages sent but not yet taken by the engine. While more
+  // are in flight and the engine keeps taking them, loan() waits (polling, no system call), so
+  // the runs the engine copies from, and the ones it copies into, are reused while still in
+  // cache; when the engine makes no progress for a millisecond (its receiver is full, or it is
+  // not scheduled) loan() goes ahead, so the cap never fails a loan or adds a deadlock. Loans
+  // with a zero timeout and hand-overs ignore it. 0: no cap. docs/design/notification.md.
+  std::uint64_t maxBytesInFlight = std::uint64_t{1} << 20;
 };
 
 // Decides whether to accept a session that the named process wants to open. Default: accept.
@@ -193,6 +201,16 @@ class Client {
   std::expected<void, Error> pumpControl(bool force = false);
   std::expected<void, Error> handleControl(std::span<const std::byte> message, std::vector<UniqueFd>& fds);
   std::expected<Loan, Error> handoverLoan(std::uint64_t bytes);
+  // Bytes of copied messages in our outbound ring, not yet taken by the engine (reads the
+  // engine's head); and an upper bound on them that reads only our own lines. Approximate while
+  // another thread sends (the cap is soft); safe from any thread.
+  std::uint64_t bytesInFlight() const noexcept;
+  std::uint64_t inFlightBound() const noexcept;
+  // Waits while `bytes` more would exceed maxBytesInFlight and the engine keeps taking messages.
+  void waitForFlight(std::uint64_t bytes, std::chrono::steady_clock::time_point deadline);
+  // Returns the runs release() put aside, under one lock; with `wait` false only if the engine
+  // does not hold the lock at the moment. True when none is left.
+  bool flushReleases(bool wait) noexcept;
   // The next message if one waits (held ones first), else an empty Message; never arms the doorbell.
   std::expected<Message, Error> takeMessage();
   // Waits for the engine's answer to request `token`: the channel, or the error it reported.
@@ -233,6 +251,18 @@ class Client {
   std::unordered_map<std::uint32_t, UniqueFd> m_handovers;  // delivered memfds by id, until popped
   std::unique_ptr<HandoverPool> m_handoverPool;  // prepared objects to send, mappings to unmap
   std::deque<Message> m_held;          // received while a request() waited for its reply
+  // In flight: the bytes sent so far, and for each ring position the total before its message.
+  // Written by the sending thread only; atomic because loan() may run on any thread.
+  std::uint64_t m_maxInFlight = 0;
+  std::atomic<std::uint64_t> m_sentBytes{0};
+  std::unique_ptr<std::atomic<std::uint64_t>[]> m_sentBefore;  // kRingCapacity entries
+  // Released messages whose runs are not returned to the manager yet (returned in batches).
+  struct PendingRelease {
+    std::uint32_t arena;
+    std::uint64_t offset;
+  };
+  std::vector<PendingRelease> m_releases;  // messaging thread only, as release()
+  std::uint64_t m_releaseBytes = 0;
   std::uint32_t m_nextCorrelation = 1;
 };
 
