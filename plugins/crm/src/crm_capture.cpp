@@ -141,9 +141,12 @@ WalWatch::~WalWatch() {
     if (fd >= 0) ::close(fd);
 }
 
-bool WalWatch::drain() {
+void WalWatch::readTimer() {
   std::uint64_t expiries = 0;
   (void)!::read(m_timer, &expiries, sizeof expiries);
+}
+
+bool WalWatch::drain() {
   bool any = false;
   alignas(inotify_event) char buffer[4096];
   for (;;) {
@@ -342,6 +345,7 @@ Result<void> Capture::poll(bool applyOpen) {
   using Clock = std::chrono::steady_clock;
   // Events read here are another process's: crm reads those of its own commits right after them
   // (readOwnWakeEvents). An event is "unexplained" until a commit by another connection is seen.
+  m_wake->readTimer();
   if (m_wake->drain()) m_unexplainedSince = Clock::now();
   const auto start = Clock::now();
   for (int i = 0;; ++i) {

@@ -42,9 +42,11 @@ class WalWatch {
 
   // The descriptor for set_wake_fd: readable on an event or when the retry timer expires.
   int fd() const noexcept { return m_epoll; }
-  // Reads every pending event and timer expiry; true if there was an event. Re-watches a -wal
-  // file created anew.
+  // Reads every pending event; true if there was one. Re-watches a -wal file created anew.
   bool drain();
+  // Reads the retry timer's expiry (poll() does; reading the events of crm's own commits must not
+  // swallow it).
+  void readTimer();
   // Makes fd() readable after `delay` (replacing an earlier retry); cancelRetry() disarms it.
   void retryIn(std::chrono::microseconds delay);
   void cancelRetry();
