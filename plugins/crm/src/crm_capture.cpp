@@ -4,7 +4,6 @@
 #include <ipcsync/plugin_sdk/changeset.h>
 
 #include <fcntl.h>
-#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/timerfd.h>
@@ -25,10 +24,11 @@ namespace {
 constexpr const char* kOrigin = "crm";
 constexpr int kMaxChangeSetsPerPoll = 64;
 // A wake-up event waits this long after the last event for the commit that caused it to become
-// visible: yielding the CPU a few times within poll(), then polled again after growing delays.
+// visible, polled again every kFirstRetryDelay for kRetryEvenlyFor, then after growing delays.
+// (Not sched_yield() inside poll(): on a busy machine it hands the CPU to anyone, for a whole
+// time slice, while a sleeping host is woken promptly by its timer.)
 constexpr auto kCommitVisibleWithin = std::chrono::milliseconds(100);
-constexpr int kYieldsForCommit = 4;
-constexpr auto kFirstRetryDelay = std::chrono::microseconds(200);
+constexpr auto kFirstRetryDelay = std::chrono::microseconds(100);
 constexpr auto kRetryEvenlyFor = std::chrono::milliseconds(5);
 constexpr auto kMaxRetryDelay = std::chrono::microseconds(10000);
 // A writer that never pauses must not keep one poll() from returning: its next write wakes the
@@ -348,7 +348,7 @@ Result<void> Capture::poll(bool applyOpen) {
   m_wake->readTimer();
   if (m_wake->drain()) m_unexplainedSince = Clock::now();
   const auto start = Clock::now();
-  for (int i = 0;; ++i) {
+  for (;;) {
     const std::optional<int64_t> seen = m_dataVersionAtCut;
     if (auto r = pollOnce(applyOpen); !r) return r;
     if (m_dataVersionAtCut != seen) m_unexplainedSince.reset();
@@ -364,18 +364,14 @@ Result<void> Capture::poll(bool applyOpen) {
       m_unexplainedSince.reset();
       break;
     }
-    if (i >= kYieldsForCommit) {
-      // Not visible yet (an fsync under synchronous=FULL): poll again soon, not blocking the host;
-      // less often once the wait grows longer than a commit's fsync usually takes.
-      m_retryDelay = now - *m_unexplainedSince < kRetryEvenlyFor
-                         ? kFirstRetryDelay
-                         : std::min(kMaxRetryDelay, std::max(kFirstRetryDelay, m_retryDelay * 2));
-      m_wake->retryIn(m_retryDelay);
-      return {};
-    }
-    // The writer publishes its commit right after the write that woke this process, which may
-    // have taken the writer's CPU: give it back.
-    ::sched_yield();
+    // Not visible yet: the writer publishes its commit after the write that woke this process (and
+    // after an fsync under synchronous=FULL). Poll again soon rather than block the host; less
+    // often once the wait grows longer than a commit's fsync usually takes.
+    m_retryDelay = now - *m_unexplainedSince < kRetryEvenlyFor
+                       ? kFirstRetryDelay
+                       : std::min(kMaxRetryDelay, std::max(kFirstRetryDelay, m_retryDelay * 2));
+    m_wake->retryIn(m_retryDelay);
+    return {};
   }
   if (m_retryDelay.count() != 0) {
     m_retryDelay = std::chrono::microseconds(0);

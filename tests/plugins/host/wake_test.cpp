@@ -217,12 +217,14 @@ TEST_F(HostWakeTest, CrmEmitsACommitByAnotherProcessWithoutWaitingForThePeriodic
   auto stopped = sync->request(w::Kind::Stop, w::Empty{});
   ASSERT_TRUE(stopped) << stopped.error();
   ASSERT_EQ(host->wait(), 0) << host->log();
-  // Three commits, three acknowledgements and ten applies: a few polls each, where a busy loop
-  // over the idle second would have made thousands.
+  // Three commits, three acknowledgements and ten applies. A commit's event may come before the
+  // commit is visible (the shell fsyncs under synchronous=FULL), and crm then asks to be polled
+  // again every 100 us for a few milliseconds: tens of polls per commit, where a busy loop over
+  // the idle second alone would have made hundreds of thousands.
   std::smatch found;
   const std::string log = host->log();
   ASSERT_TRUE(std::regex_search(log, found, std::regex(R"(polled (\d+) times, (\d+) of them woken)"))) << log;
-  EXPECT_LE(std::stoull(found[1].str()), 100u) << log;
+  EXPECT_LE(std::stoull(found[1].str()), 1000u) << log;
   EXPECT_GE(std::stoull(found[2].str()), 3u) << log;
 }
 
