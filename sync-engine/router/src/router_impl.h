@@ -49,7 +49,6 @@ struct PendingApply {
   std::uint32_t conflictPolicy = 0;
   std::vector<std::vector<unsigned char>> pieces;
   std::size_t piece = 0;  // the piece outstanding (or to send)
-  bool duplicate = false;
   // Deliver: the journal sequences it carries, first to `last` (the last with changes) and
   // `through` (the last it passes, changes or not); how many entries with changes; the first
   // entry's origin sequence (for a dead letter's log line).
@@ -186,11 +185,12 @@ struct Router::Impl {
   // delivery.cpp
   bool deliver(DeliveryState& d);  // true: did work (started an Apply, or moved past entries)
   bool prepare(DeliveryState& d);
-  // Asynchronous Applies (at most one per subscriber, Link::pending). startApply() sends the first
-  // piece (false: the session is lost, or the piece cannot be framed: finished as Failed);
-  // sendPiece() sends job.piece; onApplyAnswer() takes an answer (dispatch); finishApply() does
-  // the bookkeeping of its purpose; checkPending() sends pieces that could not be sent yet and
-  // warns once about an Apply unanswered beyond --apply-timeout-ms.
+  // Asynchronous Applies (at most one per subscriber, Link::pending). startApply() sends job.piece
+  // and makes the job the subscriber's pending one (a lost session or a piece that cannot be framed
+  // finishes it at once as Lost or Failed); sendPiece() sends job.piece; onApplyAnswer() takes an
+  // answer (from dispatch()); finishApply() does the bookkeeping of its purpose; checkPending()
+  // sends pieces that could not be sent yet and warns once about an Apply unanswered beyond
+  // --apply-timeout-ms.
   void startApply(Link& subscriber, PendingApply job);
   enum class Sent { Yes, Later, Lost, Failed };
   Sent sendPiece(Link& subscriber, PendingApply& job, CallError* error);
@@ -213,6 +213,8 @@ struct Router::Impl {
   PendingApply applyJob(std::size_t delivery, const std::string& route, std::uint64_t sequence,
                         const JournalEntry& entry, std::vector<std::vector<unsigned char>> pieces,
                         std::optional<ConflictPolicy> policy);
+  // A synchronous Apply (call()), for the snapshot only: Failed at once if the subscriber has an
+  // Apply outstanding; a subscriber that does not answer blocks the loop up to the apply timeout.
   Outcome applyEntry(DeliveryState& d, Link& subscriber, const std::string& route, std::uint64_t sequence,
                      const JournalEntry& entry, const std::vector<std::vector<unsigned char>>& pieces,
                      std::optional<ConflictPolicy> policy, CallError* error);
