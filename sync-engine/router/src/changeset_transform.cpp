@@ -167,6 +167,16 @@ std::expected<ChangesetTransform, std::string> ChangesetTransform::create(std::s
   return out;
 }
 
+ChangesetTransform ChangesetTransform::carrying(std::span<const std::string> tables) {
+  ChangesetTransform out;
+  for (const auto& name : tables) {
+    Table table;
+    table.source = table.target = name;
+    out.m_tables.push_back(std::move(table));
+  }
+  return out;
+}
+
 std::vector<std::string> ChangesetTransform::sourceTables() const {
   std::vector<std::string> out;
   for (const auto& t : m_tables) out.push_back(t.source);
@@ -177,14 +187,14 @@ bool ChangesetTransform::passesThrough(std::span<const std::string> tables) cons
   if (tables.empty()) return false;
   for (const auto& name : tables) {
     auto t = std::find_if(m_tables.begin(), m_tables.end(), [&](const Table& x) { return x.source == name; });
-    if (t == m_tables.end() || t->filter || t->target != t->source ||
-        std::find(t->travels.begin(), t->travels.end(), 0) != t->travels.end())
+    if (t == m_tables.end() || t->filter || t->target != t->source || std::find(t->travels.begin(), t->travels.end(), 0) != t->travels.end())
       return false;
   }
   return true;
 }
 
-std::expected<TransformOutput, std::string> ChangesetTransform::apply(std::span<const std::vector<unsigned char>> pieces) {
+std::expected<TransformOutput, std::string> ChangesetTransform::apply(std::span<const std::vector<unsigned char>> pieces,
+                                                                     OldValues oldValues) {
   TransformOutput out;
   plugin_sdk::ChangesetWriter writer;
   std::set<std::string> touched;
@@ -205,7 +215,7 @@ std::expected<TransformOutput, std::string> ChangesetTransform::apply(std::span<
       auto rule = std::find_if(m_tables.begin(), m_tables.end(), [&](const Table& t) { return t.source == change.table; });
       if (rule == m_tables.end()) continue;
       const auto n = static_cast<std::size_t>(change.column_count);
-      if (n != rule->columnCount)
+      if (rule->columnCount != 0 && n != rule->columnCount)
         return std::unexpected("table '" + rule->source + "' change " + std::to_string(index) + " has " + std::to_string(n) +
                                " columns but the source described " + std::to_string(rule->columnCount));
       const bool isInsert = change.op == IPCSYNC_OP_INSERT, isDelete = change.op == IPCSYNC_OP_DELETE;
@@ -261,14 +271,14 @@ std::expected<TransformOutput, std::string> ChangesetTransform::apply(std::span<
           // the source sent: conflict detection at the target stays what it is for sqlite3session
           // change-sets (a DATA conflict only on a column this update changes).
           const bool changed = defined(newV[i]);
-          if (!change.primary_key[i] && !changed) oldV[i] = undefined;
-          if (rule->travels[i]) {
+          if (!change.primary_key[i] && !changed && oldValues == OldValues::KeyAndChanged) oldV[i] = undefined;
+          if (rule->travels.empty() || rule->travels[i]) {
             if (!change.primary_key[i] && changed) anyChanged = true;
             continue;
           }
           oldV[i] = undefined;
           newV[i] = undefined;
-        } else if (!rule->travels[i]) {
+        } else if (!rule->travels.empty() && !rule->travels[i]) {
           if (!oldV.empty()) oldV[i] = nullValue;
           if (!newV.empty()) newV[i] = nullValue;
         }

@@ -301,6 +301,7 @@ bool Router::Impl::prepare(DeliveryState& d) {
     d.transform = std::move(*t);
     d.transformError.clear();
   }
+  if (!prepareChains(d)) return false;
   if (d.syncedGeneration != sub.generation) {
     auto cursor = journal->cursor(d.plan.route, d.plan.subscriber);
     if (!cursor) {
@@ -359,7 +360,7 @@ bool Router::Impl::deliver(DeliveryState& d) {
   const std::size_t index = static_cast<std::size_t>(&d - deliveries.data());
   const std::uint64_t from = std::max(d.cursor, d.skippedThrough);
   if (d.readNext >= d.read.size() || d.readAfter != from) {
-    const auto tables = d.transform->sourceTables();
+    const auto tables = readTables(d);
     // The head before the read: entries the read filters out (other tables, or ones that already
     // passed through the subscriber) never come back to move the cursor, so a caught-up delivery
     // moves it there itself; otherwise its lag would grow and retention would keep everything.
@@ -387,9 +388,8 @@ bool Router::Impl::deliver(DeliveryState& d) {
     const bool inSnapshot = d.snapshotFloor && x.origin == d.plan.source && x.originSequence <= *d.snapshotFloor;
     return travels(d.plan, x) && !inSnapshot;
   };
-  // An entry's change-set for the subscriber. On a route that carries its tables as they are, the
-  // journaled bytes (pieces are whole changes, so they concatenate) go without being decoded and
-  // encoded again; the entry's table list comes from its own changes, read when it was captured.
+  // An entry's change-set for the subscriber (transformEntry), without the tables whose snapshot
+  // already has it.
   const auto transformed = [&](const JournalEntry& x) -> std::expected<std::vector<unsigned char>, std::string> {
     if (!d.snapshotTableFloors.empty() && x.origin == d.plan.source) {
       // Between the first and the last table's snapshot: without the tables whose snapshot has it.
@@ -414,14 +414,7 @@ bool Router::Impl::deliver(DeliveryState& d) {
         return std::move(out->changeset);
       }
     }
-    if (d.transform->passesThrough(x.tables)) {
-      std::vector<unsigned char> all;
-      for (const auto& p : x.pieces) all.insert(all.end(), p.begin(), p.end());
-      return all;
-    }
-    auto out = d.transform->apply(x.pieces);
-    if (!out) return std::unexpected(out.error());
-    return std::move(out->changeset);
+    return transformEntry(d, x);
   };
   const std::uint64_t pieceBytes = options.topology.journal.pieceBytes;
   std::size_t next = d.readNext;
@@ -641,10 +634,10 @@ void Router::Impl::operatorRequests() {
       failure = "the change-set (journal sequence " + std::to_string(l.sequence) + ") is no longer in the journal";
     } else {
       const JournalEntry& e = entries->front();
-      auto out = d->transform->apply(e.pieces);
+      auto out = transformEntry(*d, e);
       if (!out) failure = out.error();
-      else if (!out->changeset.empty()) {
-        auto pieces = split(out->changeset, options.topology.journal.pieceBytes, failure);
+      else if (!out->empty()) {
+        auto pieces = split(*out, options.topology.journal.pieceBytes, failure);
         if (failure.empty()) {
           PendingApply job = applyJob(static_cast<std::size_t>(d - deliveries.data()),
                                       l.route + "#deadletter-" + std::to_string(l.id), applySequence(e.sequence), e,

@@ -57,22 +57,36 @@ std::expected<std::vector<Delivery>, std::string> planDeliveries(const Topology&
   for (const auto& d : plan)
     if (d.route.find(".reverse.") != std::string::npos && names.contains(d.route))
       return std::unexpected("route '" + d.route + "' has the name of the reverse of a bidirectional route; rename it");
-  // Upstream closure: who reaches whom over the deliveries.
-  std::map<std::string, std::set<std::string>> reaches;  // instance -> instances it feeds, directly or not
-  for (const auto& d : plan) reaches[d.source].insert(d.subscriber);
-  for (bool grew = true; grew;) {
-    grew = false;
-    for (auto& [from, set] : reaches) {
-      std::set<std::string> more;
-      for (const auto& to : set)
-        if (auto it = reaches.find(to); it != reaches.end()) more.insert(it->second.begin(), it->second.end());
-      for (const auto& m : more) grew |= set.insert(m).second;
-    }
-  }
+  // Upstream: for each delivery, every instance whose entries reach its source without passing
+  // through its subscriber, and the hops of the shortest such path (ties: the earlier route).
   for (auto& d : plan) {
     d.origins.insert(d.source);
-    for (const auto& [from, set] : reaches)
-      if (set.contains(d.source)) d.origins.insert(from);
+    std::map<std::string, std::size_t> via;  // instance -> the delivery that first reached it backwards
+    std::vector<std::string> frontier{d.source};
+    std::set<std::string> seen{d.source, d.subscriber};
+    while (!frontier.empty()) {
+      std::vector<std::string> next;
+      for (const auto& at : frontier)
+        for (std::size_t i = 0; i < plan.size(); ++i) {
+          const Delivery& e = plan[i];
+          if (e.subscriber != at || seen.contains(e.source)) continue;
+          seen.insert(e.source);
+          via[e.source] = i;
+          next.push_back(e.source);
+        }
+      frontier = std::move(next);
+    }
+    for (const auto& [origin, first] : via) {
+      std::vector<Hop> hops;
+      for (std::size_t i = first;;) {
+        const Delivery& e = plan[i];
+        hops.push_back(Hop{e.route, e.source, e.subscriber, e.rules});
+        if (e.subscriber == d.source) break;
+        i = via.at(e.subscriber);
+      }
+      d.origins.insert(origin);
+      d.upstream[origin] = std::move(hops);
+    }
   }
   return plan;
 }

@@ -15,6 +15,7 @@
 #include "ipcsync/ipccore/client.h"
 #include "ipcsync/plugin_host/wire.h"
 #include "ipcsync/sync/changeset_transform.h"
+#include "ipcsync/sync/forward_chain.h"
 #include "ipcsync/sync/journal.h"
 #include "ipcsync/sync/route_plan.h"
 #include "ipcsync/sync/router.h"
@@ -97,6 +98,9 @@ struct DeliveryState {
   Delivery plan;
   std::optional<ChangesetTransform> transform;
   std::string transformError;      // why it could not be built (logged once)
+  // Per upstream origin: the hops its forwarded entries are taken through first (built once every
+  // instance a transforming hop names has described itself).
+  std::map<std::string, ForwardChain> chains;
   std::uint64_t transformGeneration = 0;  // source+subscriber described generations it was built for
   std::uint64_t syncedGeneration = 0;     // subscriber generation LastApplied was asked in
   std::uint64_t cursor = 0;        // journal sequence confirmed
@@ -202,6 +206,13 @@ struct Router::Impl {
   // apply timeout (a stall); 0 otherwise.
   std::int64_t stalledMs(const Link& subscriber) const;
   wire::Envelope envelopeOf(const PendingApply& job) const;
+  // forwarding.cpp: the chains of d's upstream origins (false: one waits for a Describe, or its
+  // route cannot work: logged), the journal tables d reads, and a forwarded entry as the source holds it.
+  bool prepareChains(DeliveryState& d);
+  std::vector<std::string> readTables(const DeliveryState& d) const;
+  // e's change-set for d's subscriber: through the chain when forwarded, then d's rules (bytes
+  // passed through as they are where no rule changes them). Empty: nothing of it travels.
+  std::expected<std::vector<unsigned char>, std::string> transformEntry(DeliveryState& d, const JournalEntry& e);
   // snapshot.cpp
   void takeSnapshot(DeliveryState& d, Link& source, Link& subscriber);
   // After LastApplied: whether the route's snapshot is still to take, and the skip floors of one

@@ -60,6 +60,42 @@ TEST(RoutePlanTest, EntriesNeverReturnToAnInstanceTheyPassedAroundACycle) {
   EXPECT_FALSE(travels(ab, entry("c", {"c", "b"})));  // b is already in its provenance
 }
 
+TEST(RoutePlanTest, AForwardedEntrysHopsAreTheShortestPathToTheSourceNotThroughTheSubscriber) {
+  Topology t;
+  t.routes.push_back({.name = "ab", .from = "a", .to = {"b"}, .tables = {{.table = "x", .renameTo = "y"}}});
+  t.routes.push_back({.name = "bc", .from = "b", .to = {"c"}});
+  t.routes.push_back({.name = "cd", .from = "c", .to = {"d"}});
+  t.routes.push_back({.name = "bd", .from = "b", .to = {"d"}});
+  t.routes.push_back({.name = "de", .from = "d", .to = {"e"}});
+  auto plan = planDeliveries(t);
+  ASSERT_TRUE(plan) << plan.error();
+  const Delivery& de = (*plan)[4];
+  ASSERT_EQ(de.route, "de");
+  EXPECT_EQ(de.origins, (std::set<std::string>{"a", "b", "c", "d"}));
+  const auto names = [](const std::vector<Hop>& hops) {
+    std::vector<std::string> out;
+    for (const auto& h : hops) out.push_back(h.route);
+    return out;
+  };
+  EXPECT_EQ(names(de.upstream.at("a")), (std::vector<std::string>{"ab", "bd"}));  // not ab, bc, cd
+  EXPECT_EQ(de.upstream.at("a").front().rules.front().renameTo, "y");
+  EXPECT_EQ(names(de.upstream.at("c")), std::vector<std::string>{"cd"});
+  EXPECT_FALSE(de.upstream.contains("d"));  // the source's own entries take no hop
+}
+
+// s gets a's entries only through t: forwarding them from s to t would bring them back to t.
+TEST(RoutePlanTest, EntriesThatReachTheSourceOnlyThroughTheSubscriberDoNotTravel) {
+  Topology t;
+  t.routes.push_back({.name = "at", .from = "a", .to = {"t"}});
+  t.routes.push_back({.name = "ts", .from = "t", .to = {"s"}, .bidirectional = true});
+  auto plan = planDeliveries(t);
+  ASSERT_TRUE(plan) << plan.error();
+  const Delivery& st = (*plan)[2];
+  ASSERT_EQ(st.route, "ts.reverse.s");
+  EXPECT_FALSE(travels(st, entry("a", {"a"})));
+  EXPECT_TRUE(travels((*plan)[1], entry("a", {"a"})));  // t -> s forwards a's entries
+}
+
 TEST(RoutePlanTest, EntriesFromInstancesNotUpstreamDoNotTravel) {
   Topology t;
   t.routes.push_back({.name = "crm-mining", .from = "crm", .to = {"mining"}});

@@ -6,6 +6,7 @@
 
 #include "ipcsync/plugin_sdk/changeset.h"
 #include "ipcsync/sync/changeset_transform.h"
+#include "ipcsync/sync/forward_chain.h"
 
 namespace ipcsync::sync {
 namespace {
@@ -316,6 +317,103 @@ TEST(ChangesetTransformTest, MalformedChangesetIsAnErrorNotACrash) {
   std::vector<unsigned char> junk = {'T', 5, 1, 0, 0};
   auto out = t->apply(one(junk));
   EXPECT_FALSE(out);
+}
+
+// a --(accounts renamed north_accounts, north only)--> b --(retail only)--> c: an entry of a
+// forwarded to c is taken through a->b's rules first, as b holds it.
+struct ForwardSetup {
+  std::vector<Hop> hops{{.route = "a-b", .source = "a", .subscriber = "b",
+                         .rules = {{.table = "accounts", .renameTo = "north_accounts", .rowFilter = "region = 'north'"}}}};
+  SchemaMap a = schemas(true, false), b = schemas(true, true, "north_accounts"),
+            c = schemas(false, true, "north_accounts");
+  ForwardChain::SchemasOf schemasOf = [this](const std::string& i) -> const SchemaMap* {
+    return i == "a" ? &a : i == "b" ? &b : i == "c" ? &c : nullptr;
+  };
+};
+
+std::vector<Full> throughChainAndRoute(ForwardSetup& s, const std::vector<unsigned char>& entry,
+                                       const std::vector<TableRule>& routeRules) {
+  auto chain = ForwardChain::create(s.hops, s.schemasOf);
+  EXPECT_TRUE(chain) << chain.error().message;
+  if (!chain) return {};
+  EXPECT_TRUE(chain->transforms());
+  EXPECT_EQ(chain->originTables(), std::vector<std::string>{"accounts"});
+  const std::vector<std::string> tables{"accounts"};
+  auto arrived = chain->apply(one(entry), tables);
+  EXPECT_TRUE(arrived) << arrived.error();
+  if (!arrived || arrived->changeset.empty()) return {};
+  EXPECT_EQ(arrived->tables, std::vector<std::string>{"north_accounts"});
+  auto route = ChangesetTransform::create(routeRules, s.b, s.c);
+  EXPECT_TRUE(route) << route.error();
+  auto out = route->apply(one(arrived->changeset));
+  EXPECT_TRUE(out) << out.error();
+  return out ? readFull(out->changeset) : std::vector<Full>{};
+}
+
+TEST(ForwardChainTest, AForwardedEntryIsRenamedAndFilteredAsTheSourceHoldsIt) {
+  ForwardSetup s;
+  plugin_sdk::ChangesetWriter w;
+  insertAccount(w, 1, "north", "retail");
+  insertAccount(w, 2, "south", "retail");  // never reached b: must not reach c
+  const auto seen = throughChainAndRoute(s, w.bytes(), {{.table = "north_accounts"}});
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].op, IPCSYNC_OP_INSERT);
+  EXPECT_EQ(seen[0].newTexts[2], "north");
+}
+
+// The whole old row travels from hop to hop, so a later filter still sees a row move out of it.
+TEST(ForwardChainTest, ALaterHopsFilterJudgesTheWholeOldRowTheOriginSent) {
+  ForwardSetup s;
+  plugin_sdk::ChangesetWriter w;
+  ipcsync_value oldV[5] = {integer(1), text("a"), text("north"), text("retail"), integer(7)};
+  ipcsync_value newV[5] = {kUndef, kUndef, kUndef, text("mining"), kUndef};
+  ASSERT_TRUE(w.add("accounts", 5, kPk, IPCSYNC_OP_UPDATE, oldV, newV));
+  const auto seen = throughChainAndRoute(s, w.bytes(), {{.table = "north_accounts", .rowFilter = "industry = 'retail'"}});
+  ASSERT_EQ(seen.size(), 1u) << "c holds the row (it was retail) and must forget it";
+  EXPECT_EQ(seen[0].op, IPCSYNC_OP_DELETE);
+  EXPECT_EQ(seen[0].oldTexts[3], "retail");
+}
+
+TEST(ForwardChainTest, HopsThatCarryTablesAsTheyAreNeedNoSchemaAndPassBytesThrough) {
+  const std::vector<Hop> hops{{.route = "all", .source = "a", .subscriber = "b"},
+                              {.route = "two", .source = "b", .subscriber = "c", .rules = {{.table = "accounts"}, {.table = "contacts"}}}};
+  auto chain = ForwardChain::create(hops, [](const std::string&) -> const SchemaMap* { return nullptr; });
+  ASSERT_TRUE(chain) << chain.error().message;
+  EXPECT_EQ(chain->originTables(), (std::vector<std::string>{"accounts", "contacts"}));
+  plugin_sdk::ChangesetWriter w;
+  insertAccount(w, 1, "north", "retail");
+  const std::vector<std::string> accounts{"accounts"};
+  auto same = chain->apply(one(w.bytes()), accounts);
+  ASSERT_TRUE(same) << same.error();
+  EXPECT_EQ(same->changeset, w.bytes()) << "carried as it is: the bytes pass through";
+  // A table the second hop does not carry is dropped, without any schema.
+  ipcsync_value order[2] = {integer(5), text("x")};
+  const unsigned char pk2[2] = {1, 0};
+  ASSERT_TRUE(w.add("orders", 2, pk2, IPCSYNC_OP_INSERT, nullptr, order));
+  const std::vector<std::string> both{"accounts", "orders"};
+  auto dropped = chain->apply(one(w.bytes()), both);
+  ASSERT_TRUE(dropped) << dropped.error();
+  EXPECT_EQ(dropped->tables, accounts);
+  ASSERT_EQ(read(dropped->changeset).size(), 1u);
+
+  const std::vector<Hop> none{{.route = "all", .source = "a", .subscriber = "b"}};
+  auto identity = ForwardChain::create(none, [](const std::string&) -> const SchemaMap* { return nullptr; });
+  ASSERT_TRUE(identity);
+  EXPECT_FALSE(identity->transforms());
+}
+
+TEST(ForwardChainTest, ATransformingHopWaitsForItsEndsToDescribeAndRefusesBadRules) {
+  ForwardSetup s;
+  auto waiting = ForwardChain::create(s.hops, [&](const std::string& i) { return i == "a" ? &s.a : nullptr; });
+  ASSERT_FALSE(waiting);
+  EXPECT_EQ(waiting.error().kind, ForwardChain::Error::Kind::NotDescribed);
+  EXPECT_NE(waiting.error().message.find("'b'"), std::string::npos) << waiting.error().message;
+  EXPECT_NE(waiting.error().message.find("'a-b'"), std::string::npos) << waiting.error().message;
+  s.hops[0].rules[0].rowFilter = "no_such_column = 1";
+  auto bad = ForwardChain::create(s.hops, s.schemasOf);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().kind, ForwardChain::Error::Kind::Invalid);
+  EXPECT_NE(bad.error().message.find("no_such_column"), std::string::npos) << bad.error().message;
 }
 
 TEST(RowFilterTest, EvaluatesToTrueFalseOrNull) {

@@ -78,9 +78,20 @@ class ChangesetTransform {
   static std::expected<ChangesetTransform, std::string> create(std::span<const TableRule> rules, const SchemaMap& source,
                                                                const SchemaMap& subscriber);
 
+  // A transform that carries `tables` as they are (every column, every row, no rename) and drops
+  // the rest, whatever the tables' columns: for a forwarding hop whose rules only name tables,
+  // needing no schema.
+  static ChangesetTransform carrying(std::span<const std::string> tables);
+
+  // What an update's old values hold in the output: the key and the changed columns (for the
+  // subscriber's conflict detection), or the whole old row as the source sent it (for the next
+  // hop of a forwarded entry, whose row filter judges the old row too).
+  enum class OldValues { KeyAndChanged, AsSent };
+
   // Transforms the pieces of one journal entry into one change-set for the subscriber. Fails on
   // a malformed change-set or a filter that raised an error (message names table and change).
-  std::expected<TransformOutput, std::string> apply(std::span<const std::vector<unsigned char>> pieces);
+  std::expected<TransformOutput, std::string> apply(std::span<const std::vector<unsigned char>> pieces,
+                                                    OldValues oldValues = OldValues::KeyAndChanged);
 
   // The source tables this transform carries (for Journal::read's table filter).
   std::vector<std::string> sourceTables() const;
@@ -97,9 +108,9 @@ class ChangesetTransform {
  private:
   struct Table {
     std::string source, target;
-    std::vector<unsigned char> travels;  // one flag per source column
+    std::vector<unsigned char> travels;  // one flag per source column; empty: every column
     std::unique_ptr<RowFilter> filter;
-    std::size_t columnCount = 0;
+    std::size_t columnCount = 0;         // 0: as each change says
   };
   ChangesetTransform() = default;
   std::vector<Table> m_tables;

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <expected>
+#include <map>
 #include <set>
 #include <span>
 #include <string>
@@ -25,6 +26,12 @@
 
 namespace ipcsync::sync {
 
+// One delivery on a forwarded entry's way to a source.
+struct Hop {
+  std::string route, source, subscriber;
+  std::vector<TableRule> rules;
+};
+
 struct Delivery {
   std::string route;  // the name plugins record last_applied under
   std::string source, subscriber;
@@ -34,6 +41,8 @@ struct Delivery {
   bool snapshot = false;
   std::uint32_t maxRetries = 5;
   std::set<std::string> origins;  // the source and every instance upstream of it
+  // For each origin upstream of the source: the hops its entries take to reach the source.
+  std::map<std::string, std::vector<Hop>> upstream;
 };
 
 // Unfolds and checks the topology: route names unique (defaults filled in), a source and at
