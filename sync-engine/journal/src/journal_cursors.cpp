@@ -25,6 +25,7 @@ constexpr const char* kAdvance =
     "updated_at_us = excluded.updated_at_us WHERE excluded.sequence > cursors.sequence";
 constexpr const char* kHead = "SELECT head FROM journal_state WHERE id = 1";
 constexpr const char* kDrop = "DELETE FROM cursors WHERE route = ?1 AND subscriber = ?2";
+constexpr const char* kAll = "SELECT route, subscriber, sequence FROM cursors ORDER BY route, subscriber";
 
 // Snapshot floors (schema version 2).
 constexpr const char* kSnapshotPut =
@@ -132,6 +133,20 @@ std::expected<void, JournalError> Journal::advance(const std::string& route, con
   (*s)->bind(4, journal_detail::nowUs());
   if (int rc = (*s)->step(); rc != SQLITE_DONE) return std::unexpected(m_impl->error(rc, doing));
   return {};
+}
+
+std::expected<std::vector<Journal::CursorPosition>, JournalError> Journal::cursors() {
+  const std::string_view doing = "list the cursors";
+  auto s = m_impl->statement(kAll, doing);
+  if (!s) return std::unexpected(s.error());
+  StatementUse use(**s);
+  std::vector<CursorPosition> out;
+  for (;;) {
+    const int rc = (*s)->step();
+    if (rc == SQLITE_DONE) return out;
+    if (rc != SQLITE_ROW) return std::unexpected(m_impl->error(rc, doing));
+    out.push_back({(*s)->text(0), (*s)->text(1), static_cast<std::uint64_t>((*s)->integer(2))});
+  }
 }
 
 std::expected<void, JournalError> Journal::Impl::runForPair(const char* sql, const std::string& route,

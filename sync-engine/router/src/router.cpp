@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "router_impl.h"
@@ -53,6 +54,22 @@ std::expected<std::unique_ptr<Router>, StartupError> Router::create(RouterOption
   for (const auto& d : *plan)
     if (auto c = impl->journal->cursor(d.route, d.subscriber); !c)
       return std::unexpected(StartupError{ExitCode::JournalFailed, "journal: " + c.error().message});
+  // A pair the topology no longer has would hold retention back for ever (the journal fills, and
+  // then every source is held back): forget it. Its subscriber keeps its own last applied
+  // sequence, so a route that comes back resumes where it was as far as the journal still reaches.
+  auto pairs = impl->journal->cursors();
+  if (!pairs) return std::unexpected(StartupError{ExitCode::JournalFailed, "journal: " + pairs.error().message});
+  for (const auto& c : *pairs) {
+    const bool planned = std::ranges::any_of(*plan, [&](const Delivery& d) {
+      return d.route == c.route && d.subscriber == c.subscriber;
+    });
+    if (planned) continue;
+    if (auto dropped = impl->journal->dropCursor(c.route, c.subscriber); !dropped)
+      return std::unexpected(StartupError{ExitCode::JournalFailed, "journal: " + dropped.error().message});
+    spdlog::info("route '{}' to '{}' is no longer in the topology: its journal cursor (at sequence {}) is dropped, so "
+                 "it no longer holds change-sets back",
+                 c.route, c.subscriber, c.sequence);
+  }
   ConnectOptions connect;
   connect.ns = options.ns;
   connect.name = "sync";

@@ -72,8 +72,17 @@ TEST_F(RetentionTest, PruneKeepsWhatAnyRegisteredCursorHasNotPassed) {
   EXPECT_EQ(firstHeld(*j), 3u);
   ASSERT_TRUE(j->advance("r1", "b", 8));
   EXPECT_EQ(j->prune().value(), 3u) << "r1/a is at 5 now the lowest";
+  const auto listed = [&] {
+    std::string out;
+    const auto all = j->cursors();
+    EXPECT_TRUE(all) << all.error().message;
+    for (const auto& c : all.value_or(std::vector<Journal::CursorPosition>{})) out += c.route + "/" + c.subscriber + "@" + std::to_string(c.sequence) + " ";
+    return out;
+  };
+  EXPECT_EQ(listed(), "r1/a@5 r1/b@8 r2/c@10 ");
   ASSERT_TRUE(j->dropCursor("r1", "a"));
   ASSERT_TRUE(j->dropCursor("r1", "a")) << "forgetting twice is fine";
+  EXPECT_EQ(listed(), "r1/b@8 r2/c@10 ");
   EXPECT_EQ(j->prune().value(), 3u) << "r1/b at 8";
   EXPECT_EQ(firstHeld(*j), 9u);
 

@@ -134,6 +134,12 @@ class Journal {
   // InvalidArgument (nothing changed) for a sequence beyond the head or an empty name.
   std::expected<void, JournalError> advance(const std::string& route, const std::string& subscriber,
                                             std::uint64_t sequence);
+  // Every registered pair and its cursor, ordered by route and subscriber.
+  struct CursorPosition {
+    std::string route, subscriber;
+    std::uint64_t sequence = 0;
+  };
+  std::expected<std::vector<CursorPosition>, JournalError> cursors();
   // Forgets a pair (a route removed from the topology), so it no longer holds retention back, and
   // its snapshot floors with it (one transaction). Forgetting an unknown pair is not an error.
   std::expected<void, JournalError> dropCursor(const std::string& route, const std::string& subscriber);
