@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <string_view>
+#include <utility>
 
 #include "router_impl.h"
 
@@ -22,7 +23,10 @@ namespace {
 // snapshot, so that a test can hit a crash window deterministically (docs/design/journal.md):
 //   after-snapshot-record  the floors are in the journal, the Apply was not sent
 //   after-snapshot-apply   the subscriber answered the Apply; nothing after it happened
-enum class FailPoint { None, AfterSnapshotRecord, AfterSnapshotApply };
+// and one that does not exit:
+//   snapshot-apply-unanswered  the first snapshot's answer is taken as never come (as after a
+//                              timeout), although the subscriber applied it
+enum class FailPoint { None, AfterSnapshotRecord, AfterSnapshotApply, SnapshotApplyUnanswered };
 
 FailPoint failPoint() {
   static const FailPoint point = [] {
@@ -31,8 +35,9 @@ FailPoint failPoint() {
     const std::string_view name(v);
     if (name == "after-snapshot-record") return FailPoint::AfterSnapshotRecord;
     if (name == "after-snapshot-apply") return FailPoint::AfterSnapshotApply;
+    if (name == "snapshot-apply-unanswered") return FailPoint::SnapshotApplyUnanswered;
     spdlog::warn("IPCSYNC_FAILPOINT='{}' is not a fail point of this build (after-snapshot-record, "
-                 "after-snapshot-apply); ignored",
+                 "after-snapshot-apply, snapshot-apply-unanswered); ignored",
                  name);
     return FailPoint::None;
   }();
@@ -89,6 +94,34 @@ void Router::Impl::resumeSnapshot(DeliveryState& d, std::uint64_t lastApplied) {
 }
 
 void Router::Impl::takeSnapshot(DeliveryState& d, Link& source, Link& subscriber) {
+  // An earlier attempt whose Apply went unanswered (a timeout) may still be applied by the
+  // subscriber, which works through its requests in order. Another snapshot would then replace the
+  // floors of the one it holds (and change-sets between the two as_of would be skipped), or be
+  // applied over it: ask first, and keep the earlier one if it is there.
+  auto earlier = journal->snapshotFloors(d.plan.route, d.plan.subscriber);
+  if (!earlier) {
+    spdlog::error("journal: {}", earlier.error().message);
+    fatal = ExitCode::JournalFailed;
+    return;
+  }
+  if (*earlier) {
+    auto reply = call(subscriber, wire::Kind::LastApplied, wire::LastAppliedRequest{d.plan.route}, 10s);
+    auto seq = reply ? wire::decode<wire::Sequence>(reply->frame) : std::unexpected(reply.error().message);
+    if (!seq) {
+      spdlog::warn("route '{}': cannot ask '{}' whether it holds the earlier snapshot: {}; trying again", d.plan.route,
+                   d.plan.subscriber, seq.error());
+      d.nextTry = Clock::now() + 1s;
+      return;
+    }
+    resumeSnapshot(d, seq->sequence);
+    if (d.snapshotChecked) {
+      d.cursor = std::max(d.cursor, (*earlier)->head);
+      d.skippedThrough = std::max(d.skippedThrough, d.cursor);
+      if (auto a = journal->advance(d.plan.route, d.plan.subscriber, d.cursor); !a)
+        spdlog::warn("journal: {}", a.error().message);
+      return;
+    }
+  }
   commitCaptures(true);
   auto use = journal->usage();
   if (!use) {
@@ -152,6 +185,14 @@ void Router::Impl::takeSnapshot(DeliveryState& d, Link& source, Link& subscriber
       return;
     }
     crashAt(FailPoint::AfterSnapshotApply, d.plan.route);
+    static bool answerLost = false;
+    if (failPoint() == FailPoint::SnapshotApplyUnanswered && !std::exchange(answerLost, true)) {
+      spdlog::warn("route '{}': IPCSYNC_FAILPOINT=snapshot-apply-unanswered: taking the snapshot's answer as never "
+                   "come (test only); trying again",
+                   d.plan.route);
+      d.nextTry = Clock::now() + 1s;
+      return;
+    }
   }
   spdlog::info("route '{}': snapshot of {} change(s) from '{}' (as of its sequence {}) applied to '{}'; streaming "
                "from journal sequence {}",

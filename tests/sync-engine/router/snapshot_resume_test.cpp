@@ -245,5 +245,32 @@ TEST_F(SnapshotResumeTest, ACrashBeforeTheSnapshotsApplyTakesTheSnapshotAgain) {
   EXPECT_EQ(sync->signalAndWait(SIGTERM), 0) << log("sync");
 }
 
+// The subscriber applied the snapshot but its answer never came (a timeout; here a fail point
+// drops it). Trying again must not take another snapshot over it (its rows meet the first's as
+// conflicts) nor replace the floors of the one it holds (the change-sets between the two as_of
+// would be skipped): the engine asks the subscriber first and keeps the first snapshot.
+TEST_F(SnapshotResumeTest, ASnapshotWhoseAnswerNeverCameIsNotTakenAgainOverItself) {
+  const auto seed = testSeed("snapshot unanswered");
+  auto crm = startHost("crm", "crm");
+  auto crm2 = startHost("crm2", "crm");
+  preload();
+  if (HasFatalFailure()) return;
+  Writer writer(db("crm"), seed);
+  std::unique_ptr<Process> sync;
+  {
+    ScopedEnv failpoint("IPCSYNC_FAILPOINT", "snapshot-apply-unanswered");
+    sync = startSync(kRoutes, kJournal);
+  }
+  ASSERT_TRUE(eventually([&] { return log("sync").find("snapshot-apply-unanswered: taking") != std::string::npos; },
+                         120s)) << log("sync");
+  ASSERT_TRUE(eventually([&] { return sourcesConnected(statusPath(), sync->pid()); }, 60s)) << log("sync");
+  std::this_thread::sleep_for(1500ms);  // past the retry, with the writer still going
+  writer.stop();
+  expectExactlyOnce(*sync);
+  EXPECT_NE(log("sync").find("'crm2' holds the snapshot of 'crm'"), std::string::npos) << log("sync");
+  EXPECT_EQ(crmTableRows(db("crm")), crmTableRows(db("crm2")));
+  EXPECT_EQ(sync->signalAndWait(SIGTERM), 0) << log("sync");
+}
+
 }  // namespace
 }  // namespace ipcsync::sync::test
