@@ -31,7 +31,7 @@ struct RouterOptions {
   std::string ns = "default";
   std::filesystem::path runtimeDir;  // empty: as ipcsyncd ($XDG_RUNTIME_DIR/ipcsync or /tmp/ipcsync-<uid>)
   Topology topology;                 // journal.path empty: $XDG_STATE_HOME/ipcsync/<ns>/journal.db
-  std::chrono::milliseconds applyTimeout{30000};  // longest wait for one piece's ApplyResult
+  std::chrono::milliseconds applyTimeout{30000};  // unanswered this long, an Apply is reported stalled; never a failure
   std::uint32_t batch = 32;                       // entries read per delivery per turn
 };
 
