@@ -32,6 +32,11 @@ constexpr const char* kPark =
 constexpr const char* kConflicts =
     "SELECT id, route, origin, subscriber, table_name, kind, sequence, key_json, source_json, target_json, change, "
     "resolution, parked_at_us FROM conflicts WHERE (?1 = 0 OR resolution <> 3) ORDER BY id";
+// Only those an operator decided on (resolution 1 or 2): the sync engine asks every second, and a
+// conflict storm may have parked many thousands (index conflicts_by_resolution).
+constexpr const char* kRequested =
+    "SELECT id, route, origin, subscriber, table_name, kind, sequence, key_json, source_json, target_json, change, "
+    "resolution, parked_at_us FROM conflicts WHERE resolution IN (1, 2) ORDER BY id";
 constexpr const char* kResolution = "SELECT resolution FROM conflicts WHERE id = ?1";
 constexpr const char* kSetResolution = "UPDATE conflicts SET resolution = ?2 WHERE id = ?1";
 constexpr const char* kMarkResolved =
@@ -141,11 +146,20 @@ std::expected<std::uint64_t, JournalError> Journal::park(const ParkedConflict& c
 }
 
 std::expected<std::vector<ParkedConflict>, JournalError> Journal::conflicts(bool openOnly) {
-  const char* doing = "list parked conflicts";
-  auto s = m_impl->statement(kConflicts, doing);
+  return m_impl->conflicts(kConflicts, openOnly ? 1 : 0, "list parked conflicts");
+}
+
+std::expected<std::vector<ParkedConflict>, JournalError> Journal::requestedResolutions() {
+  return m_impl->conflicts(kRequested, std::nullopt, "list the conflicts an operator resolved");
+}
+
+std::expected<std::vector<ParkedConflict>, JournalError> Journal::Impl::conflicts(const char* sql,
+                                                                                   std::optional<std::int64_t> parameter,
+                                                                                   const char* doing) {
+  auto s = statement(sql, doing);
   if (!s) return std::unexpected(s.error());
   StatementUse use(**s);
-  (*s)->bind(1, std::int64_t{openOnly ? 1 : 0});
+  if (parameter) (*s)->bind(1, *parameter);
   std::vector<ParkedConflict> out;
   int rc;
   while ((rc = (*s)->step()) == SQLITE_ROW) {
@@ -171,7 +185,7 @@ std::expected<std::vector<ParkedConflict>, JournalError> Journal::conflicts(bool
     c.parkedAtUs = r.integer(12);
     out.push_back(std::move(c));
   }
-  if (rc != SQLITE_DONE) return std::unexpected(m_impl->error(rc, doing));
+  if (rc != SQLITE_DONE) return std::unexpected(error(rc, doing));
   return out;
 }
 

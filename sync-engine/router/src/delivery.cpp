@@ -596,7 +596,7 @@ void Router::Impl::operatorRequests() {
     sub.operatorWaiting = true;
     return true;
   };
-  if (auto open = journal->conflicts(true)) {
+  if (auto open = journal->requestedResolutions()) {
     for (const auto& c : *open) {
       if (c.resolution == ConflictResolution::TakeTargetRequested) {
         if (auto m = journal->markResolved(c.id); !m) spdlog::warn("journal: {}", m.error().message);

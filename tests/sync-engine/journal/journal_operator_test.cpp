@@ -123,19 +123,29 @@ TEST_F(OperatorTest, ParkedConflictsRoundTripWithResolutionRequests) {
   EXPECT_EQ(c.change, in.change);
   EXPECT_EQ(c.parkedAtUs, in.parkedAtUs);
   EXPECT_EQ(c.resolution, ConflictResolution::Open);
+  EXPECT_TRUE(j->requestedResolutions().value().empty()) << "open, nobody decided yet";
+  auto other = j->park(sampleConflict());
+  ASSERT_TRUE(other);
 
   EXPECT_EQ(j->requestResolution(*id, ConflictResolution::Resolved).error().kind,
             JournalError::Kind::InvalidArgument);
   ASSERT_TRUE(j->requestResolution(*id, ConflictResolution::TakeSourceRequested));
   EXPECT_EQ(j->conflicts().value()[0].resolution, ConflictResolution::TakeSourceRequested);
+  const auto requested = j->requestedResolutions().value();
+  ASSERT_EQ(requested.size(), 1u) << "only the one decided on";
+  EXPECT_EQ(requested[0].id, *id);
+  EXPECT_EQ(requested[0].change, in.change);
   ASSERT_TRUE(j->requestResolution(*id, ConflictResolution::TakeTargetRequested)) << "a change of mind";
   EXPECT_EQ(j->conflicts().value()[0].resolution, ConflictResolution::TakeTargetRequested);
+  EXPECT_EQ(j->requestedResolutions().value().size(), 1u);
 
   ASSERT_TRUE(j->markResolved(*id));
   ASSERT_TRUE(j->markResolved(*id)) << "idempotent";
+  EXPECT_TRUE(j->requestedResolutions().value().empty());
+  ASSERT_TRUE(j->markResolved(*other));
   EXPECT_TRUE(j->conflicts().value().empty());
   auto all = j->conflicts(false).value();
-  ASSERT_EQ(all.size(), 1u);
+  ASSERT_EQ(all.size(), 2u);
   EXPECT_EQ(all[0].resolution, ConflictResolution::Resolved);
 
   auto late = j->requestResolution(*id, ConflictResolution::TakeSourceRequested);
@@ -143,9 +153,9 @@ TEST_F(OperatorTest, ParkedConflictsRoundTripWithResolutionRequests) {
   EXPECT_EQ(late.error().kind, JournalError::Kind::InvalidArgument);
   EXPECT_NE(late.error().message.find("already resolved"), std::string::npos);
   EXPECT_EQ(j->conflicts(false).value()[0].resolution, ConflictResolution::Resolved);
-  EXPECT_EQ(j->requestResolution(*id + 1, ConflictResolution::TakeSourceRequested).error().kind,
+  EXPECT_EQ(j->requestResolution(*other + 1, ConflictResolution::TakeSourceRequested).error().kind,
             JournalError::Kind::NotFound);
-  EXPECT_EQ(j->markResolved(*id + 1).error().kind, JournalError::Kind::NotFound);
+  EXPECT_EQ(j->markResolved(*other + 1).error().kind, JournalError::Kind::NotFound);
 
   auto nameless = sampleConflict();
   nameless.table.clear();

@@ -179,6 +179,8 @@ class Journal {
   // now) and returns the id. conflicts(true) lists those not yet Resolved (Open and requested).
   std::expected<std::uint64_t, JournalError> park(const ParkedConflict& conflict);
   std::expected<std::vector<ParkedConflict>, JournalError> conflicts(bool openOnly = true);
+  // Only those with a resolution requested (TakeSourceRequested, TakeTargetRequested), by id.
+  std::expected<std::vector<ParkedConflict>, JournalError> requestedResolutions();
   // Records the operator's choice (TakeSourceRequested or TakeTargetRequested); NotFound, or
   // InvalidArgument if it was already resolved.
   std::expected<void, JournalError> requestResolution(std::uint64_t id, ConflictResolution take);
