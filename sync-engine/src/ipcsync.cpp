@@ -117,10 +117,18 @@ void printSupervision(const fs::path& runtimeDir) {
       std::snprintf(buf, sizeof buf, "%.1f", r[key].get<double>());
       return std::string(buf);
     };
-    for (const auto& r : (*sync)["routes"])
+    for (const auto& r : (*sync)["routes"]) {
       std::printf("%-*s %-12s %-12s %10s %9s %12s %10s %7s\n", width, text(r, "route").c_str(), text(r, "source").c_str(),
                   text(r, "subscriber").c_str(), text(r, "lag_changesets").c_str(), rate(r, "lag_ms").c_str(),
                   rate(r, "applied_per_s").c_str(), rate(r, "rows_per_s").c_str(), text(r, "errors").c_str());
+      // What keeps a route from moving, on a line of its own under it.
+      if (r.contains("stalled_ms") && r["stalled_ms"].is_number() && r["stalled_ms"].get<double>() > 0)
+        std::printf("  STALLED: '%s' has not answered an Apply for %.1f s; its routes wait, the others carry on (is its "
+                    "host stopped or hung? `kill -CONT` it, or restart it)\n",
+                    text(r, "subscriber").c_str(), r["stalled_ms"].get<double>() / 1000.0);
+      if (const auto problem = text(r, "problem"); !problem.empty() && problem != "-")
+        std::printf("  CANNOT RUN: %s\n", problem.c_str());
+    }
     printJournal(*sync);
   }
 }

@@ -147,5 +147,23 @@ TEST_F(DaemonReloadTest, StatusShowsTheJournalAndEverySourceItHoldsBack) {
   EXPECT_EQ(engine->stop(SIGTERM), 0);
 }
 
+TEST_F(DaemonReloadTest, StatusSaysWhichRouteIsStalledAndWhichCannotRun) {
+  writeConfig({"alpha"});
+  startEngine("stalled", {"--config", config().string()});
+  ASSERT_TRUE(waitFor([&] { return running("alpha"); }, 10s)) << engine->log();
+  std::ofstream(dir.path() / ns / "sync.json") << R"({"version": 1, "routes": [
+    {"route": "sales", "source": "crm", "subscriber": "mining", "stalled_ms": 42500, "problem": ""},
+    {"route": "copy", "source": "crm", "subscriber": "crm2", "stalled_ms": 0,
+     "problem": "table 'orders' is not one the subscriber accepts"},
+    {"route": "fine", "source": "crm", "subscriber": "crm3", "stalled_ms": 0, "problem": ""}]})";
+  const auto [code, out] = runProgram({IPCSYNC_CLI, "status", "-n", ns});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("STALLED: 'mining' has not answered an Apply for 42.5 s"), std::string::npos) << out;
+  EXPECT_NE(out.find("CANNOT RUN: table 'orders' is not one the subscriber accepts"), std::string::npos) << out;
+  EXPECT_EQ(out.find("'crm3'"), std::string::npos) << "a route that moves says nothing more:\n" << out;
+  EXPECT_EQ(out.find("STALLED: 'crm2'"), std::string::npos) << out;
+  EXPECT_EQ(engine->stop(SIGTERM), 0);
+}
+
 }  // namespace
 }  // namespace ipcsync::test
