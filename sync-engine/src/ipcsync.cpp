@@ -70,6 +70,10 @@ void printJournal(const nlohmann::json& sync) {
               flag(j, "full")          ? "  FULL: sources are held back until a subscriber catches up"
               : flag(j, "nearly_full") ? "  NEARLY FULL: a subscriber is behind"
                                        : "");
+  if (flag(j, "disk_fills_first"))
+    std::printf("  DISK: only %s free where the journal is, less than it may still grow by: free space or lower "
+                "journal.max_bytes\n",
+                human(number(j, "disk_free_bytes")).c_str());
   if (!sync.contains("sources")) return;
   for (const auto& s : sync["sources"]) {
     if (!flag(s, "held_back") && number(s, "dropped_while_full") == 0 && number(s, "oversized_changeset") == 0) continue;

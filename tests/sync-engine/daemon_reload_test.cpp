@@ -133,7 +133,8 @@ TEST_F(DaemonReloadTest, StatusShowsTheJournalAndEverySourceItHoldsBack) {
   // What ipcsync-sync writes while the journal is full (fields: docs/design/sync-engine.md).
   const auto sync = dir.path() / ns / "sync.json";
   std::ofstream(sync) << R"({"version": 1, "journal": {"path": "/var/lib/j.db", "entries": 812, "bytes": 1048000,
-    "head": 9000, "max_bytes": 1048576, "nearly_full": true, "full": true, "held_bytes_bound": 262144},
+    "head": 9000, "max_bytes": 1048576, "nearly_full": true, "full": true, "held_bytes_bound": 262144,
+    "disk_free_bytes": 4096, "disk_fills_first": true},
     "sources": [{"instance": "crm", "connected": true, "held_back": true, "held_bytes": 200000,
                  "dropped_while_full": 7, "oversized_changeset": 0},
                 {"instance": "quiet", "connected": true, "held_back": false, "held_bytes": 0,
@@ -143,6 +144,7 @@ TEST_F(DaemonReloadTest, StatusShowsTheJournalAndEverySourceItHoldsBack) {
   EXPECT_EQ(code, 0) << out;
   EXPECT_NE(out.find("journal /var/lib/j.db: 1023.4 KiB of 1.0 MiB, 812 change-sets, head 9000  FULL"), std::string::npos) << out;
   EXPECT_NE(out.find("source crm: HELD BACK, 195.3 KiB waiting in memory, 7 change-set(s)"), std::string::npos) << out;
+  EXPECT_NE(out.find("DISK: only 4.0 KiB free where the journal is"), std::string::npos) << out;
   EXPECT_EQ(out.find("source quiet"), std::string::npos) << "a source that is not held back is not listed:\n" << out;
   EXPECT_EQ(engine->stop(SIGTERM), 0);
 }

@@ -683,6 +683,13 @@ void Router::Impl::refreshUsage() {
                  "held back when it is full",
                  journal->path().string(), usage.bytes, usage.maxBytes, usage.entries);
   journalWarned = usage.nearlyFull;
+  if (usage.diskFillsFirst && !diskWarned)
+    spdlog::warn("the file system holding journal '{}' has {} bytes free, less than the {} the journal may still grow "
+                 "by (journal.max_bytes {}): it fills before the bound, and appends then fail instead of holding the "
+                 "sources back; free space there or lower journal.max_bytes",
+                 journal->path().string(), usage.diskFreeBytes, usage.maxBytes - std::min(usage.bytes, usage.maxBytes),
+                 usage.maxBytes);
+  diskWarned = usage.diskFillsFirst;
 }
 
 void Router::Impl::housekeeping() {

@@ -162,6 +162,7 @@ struct Router::Impl {
   std::optional<SnapshotCollect> snapshot;
   Clock::time_point nextStatus{}, nextHousekeeping{}, nextOperator{}, lastRate{};
   bool journalWarned = false;
+  bool diskWarned = false;  // the journal's file system fills before its bound (warned once per episode)
   std::uint64_t journalUsageBytes = 0;
   JournalUsage usage{};
 

@@ -72,6 +72,8 @@ void Router::Impl::writeStatus() {
         {"head", usage.head},
         {"max_bytes", usage.maxBytes},
         {"nearly_full", usage.nearlyFull},
+        {"disk_free_bytes", usage.diskFreeBytes},
+        {"disk_fills_first", usage.diskFillsFirst},
         {"full", full},
         {"held_bytes_bound", heldBytesBound(options.topology.journal)}}},
       {"sources", sources},

@@ -94,6 +94,11 @@ struct JournalUsage {
   std::uint64_t head = 0;                // last sequence appended (0: none)
   std::uint64_t maxBytes = 0;            // the configured bound
   bool nearlyFull = false;               // at or beyond warnAtPercent
+  // Free space for this user on the file system holding the journal (statvfs), and whether it is
+  // less than the journal may still grow by before its bound: then the disk fills first, and
+  // appends fail with "the file system ... is full" instead of holding the sources back.
+  std::uint64_t diskFreeBytes = 0;
+  bool diskFillsFirst = false;
 };
 
 class Journal {
