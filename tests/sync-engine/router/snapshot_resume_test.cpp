@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <thread>
 
 #include "sync_fixture.h"
@@ -106,7 +107,7 @@ class SnapshotResumeTest : public SyncE2eTest {
 
   // After ipcsync-sync ended: the hosts it had started end with their sessions (their supervisor
   // would restart them); start them again.
-  void restartHosts(std::unique_ptr<Process>& crm, std::unique_ptr<Process>& crm2) {
+  void restartHosts() {
     for (auto* h : {&crm, &crm2}) EXPECT_NE((*h)->waitExit(30s), -1) << "a host outlived its sync engine";
     for (const char* n : {"plugin.crm", "plugin.crm2", "sync"}) ASSERT_TRUE(gone(n)) << n;
     crm = startHost("crm", "crm");
@@ -137,35 +138,27 @@ class SnapshotResumeTest : public SyncE2eTest {
 
   // A first ipcsync-sync whose only route carries contacts (nobody writes them): it journals the
   // preload and the writer's first change-sets, so the snapshot later starts from a head H > 0.
-  void journalFirst(std::unique_ptr<Process>& crm, std::unique_ptr<Process>& crm2) {
+  void journalFirst() {
     auto sync = startSync(R"([{"name":"before","from":"crm","to":["crm2"],"tables":["contacts"]}])", kJournal);
     ASSERT_TRUE(eventually([&] {
       const auto s = readJson(statusPath());
       return drained(sync->pid()) && s["journal"]["head"].get<std::uint64_t>() >= 3;
     }, 60s)) << log("sync");
     ASSERT_EQ(sync->signalAndWait(SIGTERM), 0) << log("sync");
-    restartHosts(crm, crm2);
+    restartHosts();
   }
 
   // The engine dies right after the subscriber answered the snapshot's Apply: the subscriber holds
   // the snapshot (LastApplied 2H+1), the engine's memory of what it holds is gone. The restarted
   // engine must take the floors from the journal and skip the source's entries the snapshot holds.
   void crashAfterTheSnapshotsApply(bool journalFirstWithAnotherRoute) {
-    const auto seed = testSeed("snapshot resume");
-    auto crm = startHost("crm", "crm");
-    auto crm2 = startHost("crm2", "crm");
-    preload();
+    begin("snapshot resume");
     if (HasFatalFailure()) return;
-    Writer writer(db("crm"), seed);
     if (journalFirstWithAnotherRoute) {
-      journalFirst(crm, crm2);
+      journalFirst();
       if (HasFatalFailure()) return;
     }
-    std::unique_ptr<Process> sync;
-    {
-      ScopedEnv failpoint("IPCSYNC_FAILPOINT", "after-snapshot-apply");
-      sync = startSync(kRoutes, kJournal);
-    }
+    auto sync = startSyncAt("after-snapshot-apply");
     ASSERT_EQ(sync->waitExit(180s), 70) << "the fail point was not reached\n" << log("sync");
     ASSERT_NE(log("sync").find("IPCSYNC_FAILPOINT=after-snapshot-apply"), std::string::npos) << log("sync");
     // What the journal recorded before the Apply: the head H and the largest as_of.
@@ -179,11 +172,11 @@ class SnapshotResumeTest : public SyncE2eTest {
               std::to_string(2 * std::stoull(head) + 1))
         << "the subscriber committed the snapshot (apply sequence 2H+1) before the engine died";
 
-    restartHosts(crm, crm2);
+    restartHosts();
     sync = startSync(kRoutes, kJournal);
     ASSERT_TRUE(eventually([&] { return sourcesConnected(statusPath(), sync->pid()); }, 60s)) << log("sync");
     std::this_thread::sleep_for(500ms);  // a little more streaming after the restart
-    writer.stop();
+    writer->stop();
     expectExactlyOnce(*sync);
     EXPECT_NE(log("sync").find("'crm2' holds the snapshot of 'crm' taken at journal sequence " + head), std::string::npos)
         << log("sync");
@@ -196,7 +189,7 @@ class SnapshotResumeTest : public SyncE2eTest {
     std::printf("snapshot from journal head %s, largest as_of %s: %s change-set(s) of the source in the window; "
                 "%llu written in all\n",
                 head.c_str(), maxAsOf.c_str(), inWindow.c_str(),
-                static_cast<unsigned long long>(writer.transactions()));
+                static_cast<unsigned long long>(writer->transactions()));
     EXPECT_NE(inWindow, "0") << "the writer committed nothing between the snapshot's head and its as_of; the window "
                                 "was not exercised (head " << head << ", as_of " << maxAsOf << ")";
     EXPECT_EQ(crmTableRows(db("crm")), crmTableRows(db("crm2")));
@@ -204,6 +197,23 @@ class SnapshotResumeTest : public SyncE2eTest {
   }
 
   static std::string firstLine(const std::string& rows) { return rows.substr(0, rows.find('\n')); }
+
+  // How every test here begins: the two hosts, the preload, and the writer running.
+  void begin(const char* what) {
+    crm = startHost("crm", "crm");
+    crm2 = startHost("crm2", "crm");
+    preload();
+    if (HasFatalFailure()) return;
+    writer.emplace(db("crm"), testSeed(what));
+  }
+  // ipcsync-sync on the route under test, with a fail point.
+  std::unique_ptr<Process> startSyncAt(const char* failPoint) {
+    ScopedEnv env("IPCSYNC_FAILPOINT", failPoint);
+    return startSync(kRoutes, kJournal);
+  }
+
+  std::unique_ptr<Process> crm, crm2;
+  std::optional<Writer> writer;
 };
 
 TEST_F(SnapshotResumeTest, ACrashRightAfterTheSnapshotsApplyDeliversNothingTwice) {
@@ -217,27 +227,19 @@ TEST_F(SnapshotResumeTest, ACrashRightAfterTheSnapshotsApplyDeliversNothingTwice
 // The engine dies after recording the floors and before sending the Apply: the subscriber has
 // nothing. The restarted engine drops the stale record and takes the snapshot again.
 TEST_F(SnapshotResumeTest, ACrashBeforeTheSnapshotsApplyTakesTheSnapshotAgain) {
-  const auto seed = testSeed("snapshot retake");
-  auto crm = startHost("crm", "crm");
-  auto crm2 = startHost("crm2", "crm");
-  preload();
+  begin("snapshot retake");
   if (HasFatalFailure()) return;
-  Writer writer(db("crm"), seed);
-  std::unique_ptr<Process> sync;
-  {
-    ScopedEnv failpoint("IPCSYNC_FAILPOINT", "after-snapshot-record");
-    sync = startSync(kRoutes, kJournal);
-  }
+  auto sync = startSyncAt("after-snapshot-record");
   ASSERT_EQ(sync->waitExit(180s), 70) << "the fail point was not reached\n" << log("sync");
   const std::string firstHead = query(journalPath(), "SELECT head FROM snapshots WHERE route = 'snap'");
   ASSERT_FALSE(firstHead.empty()) << log("sync");
   EXPECT_EQ(query(db("crm2"), "SELECT count(*) FROM accounts"), "0\n") << "nothing reached the subscriber";
 
-  restartHosts(crm, crm2);
+  restartHosts();
   sync = startSync(kRoutes, kJournal);
   ASSERT_TRUE(eventually([&] { return sourcesConnected(statusPath(), sync->pid()); }, 60s)) << log("sync");
   std::this_thread::sleep_for(500ms);
-  writer.stop();
+  writer->stop();
   expectExactlyOnce(*sync);
   EXPECT_NE(log("sync").find("never reached 'crm2'"), std::string::npos) << log("sync");
   EXPECT_NE(log("sync").find("taking it again"), std::string::npos) << log("sync");
@@ -250,22 +252,14 @@ TEST_F(SnapshotResumeTest, ACrashBeforeTheSnapshotsApplyTakesTheSnapshotAgain) {
 // conflicts) nor replace the floors of the one it holds (the change-sets between the two as_of
 // would be skipped): the engine asks the subscriber first and keeps the first snapshot.
 TEST_F(SnapshotResumeTest, ASnapshotWhoseAnswerNeverCameIsNotTakenAgainOverItself) {
-  const auto seed = testSeed("snapshot unanswered");
-  auto crm = startHost("crm", "crm");
-  auto crm2 = startHost("crm2", "crm");
-  preload();
+  begin("snapshot unanswered");
   if (HasFatalFailure()) return;
-  Writer writer(db("crm"), seed);
-  std::unique_ptr<Process> sync;
-  {
-    ScopedEnv failpoint("IPCSYNC_FAILPOINT", "snapshot-apply-unanswered");
-    sync = startSync(kRoutes, kJournal);
-  }
+  auto sync = startSyncAt("snapshot-apply-unanswered");
   ASSERT_TRUE(eventually([&] { return log("sync").find("snapshot-apply-unanswered: taking") != std::string::npos; },
                          120s)) << log("sync");
   ASSERT_TRUE(eventually([&] { return sourcesConnected(statusPath(), sync->pid()); }, 60s)) << log("sync");
   std::this_thread::sleep_for(1500ms);  // past the retry, with the writer still going
-  writer.stop();
+  writer->stop();
   expectExactlyOnce(*sync);
   EXPECT_NE(log("sync").find("'crm2' holds the snapshot of 'crm'"), std::string::npos) << log("sync");
   EXPECT_EQ(crmTableRows(db("crm")), crmTableRows(db("crm2")));
