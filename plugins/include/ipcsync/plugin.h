@@ -221,7 +221,10 @@ typedef struct ipcsync_host_services {
 
   /* Emits one captured change-set (or piece). Sequences must increase by one per transaction,
    * starting after start()'s journaled_through. IPCSYNC_EBUSY: back-pressure, emit it again on a
-   * later poll. Allowed from start() to stop(). */
+   * later poll. An UPDATE should carry the whole old row (every old value, as crm's do): a route's
+   * row filter then sees a row move into or out of it (an INSERT or a DELETE at the target). With
+   * only the key and the changed columns (what sqlite3session writes) an update is judged on its
+   * new values laid over what it carries, and a row moving across a filter is not followed. Allowed from start() to stop(). */
   int (*emit)(ipcsync_host* host, const ipcsync_envelope* change_set, ipcsync_error* error);
 
   /* Emits one piece of a snapshot requested by snapshot(); same rules as emit. */
