@@ -49,7 +49,8 @@ TEST_F(SyncE2eTest, AForwardedChangeReachesTheNextHopAsTheMiddleInstanceHoldsIt)
     return status.contains("routes") && status["routes"].size() == 2 &&
            std::ranges::all_of(status["routes"], [&](const auto& r) { return r["cursor"] == status["journal"]["head"]; });
   }, 30s)) << readJson(statusPath()).dump(2);
-  for (const auto& r : readJson(statusPath())["routes"]) {
+  const auto status = readJson(statusPath());
+  for (const auto& r : status["routes"]) {
     EXPECT_EQ(r["conflicts"], 0) << r.dump();
     EXPECT_EQ(r["errors"], 0) << r.dump();
     EXPECT_EQ(r["dead_letters"], 0) << r.dump();
