@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <sys/statvfs.h>
 
-#include <algorithm>
 #include <chrono>
 #include <system_error>
 
@@ -161,12 +160,14 @@ std::expected<JournalUsage, JournalError> Journal::usage() {
   u.maxBytes = m_impl->config.maxBytes;
   const std::uint64_t warn = m_impl->config.warnAtPercent;
   u.nearlyFull = u.bytes >= u.maxBytes / 100 * warn + u.maxBytes % 100 * warn / 100;
-  const auto dir = m_impl->file.has_parent_path() ? m_impl->file.parent_path() : std::filesystem::path(".");
-  if (struct statvfs fs {}; ::statvfs(dir.c_str(), &fs) == 0) {
-    u.diskFreeBytes = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
-    u.diskFillsFirst = u.diskFreeBytes < u.maxBytes - std::min(u.bytes, u.maxBytes);
-  }
   return u;
+}
+
+std::optional<std::uint64_t> Journal::diskFreeBytes() const {
+  const auto dir = m_impl->file.has_parent_path() ? m_impl->file.parent_path() : std::filesystem::path(".");
+  struct statvfs fs {};
+  if (::statvfs(dir.c_str(), &fs) != 0) return std::nullopt;
+  return static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
 }
 
 }  // namespace ipcsync

@@ -683,13 +683,16 @@ void Router::Impl::refreshUsage() {
                  "held back when it is full",
                  journal->path().string(), usage.bytes, usage.maxBytes, usage.entries);
   journalWarned = usage.nearlyFull;
-  if (usage.diskFillsFirst && !diskWarned)
+  const auto free = journal->diskFreeBytes();
+  diskFree = free.value_or(0);
+  const bool fillsFirst = free && diskFillsFirst(usage, *free);
+  if (fillsFirst && !diskWarned)
     spdlog::warn("the file system holding journal '{}' has {} bytes free, less than the {} the journal may still grow "
                  "by (journal.max_bytes {}): it fills before the bound, and appends then fail instead of holding the "
                  "sources back; free space there or lower journal.max_bytes",
-                 journal->path().string(), usage.diskFreeBytes, usage.maxBytes - std::min(usage.bytes, usage.maxBytes),
+                 journal->path().string(), diskFree, usage.maxBytes - std::min(usage.bytes, usage.maxBytes),
                  usage.maxBytes);
-  diskWarned = usage.diskFillsFirst;
+  diskWarned = fillsFirst;
 }
 
 void Router::Impl::housekeeping() {

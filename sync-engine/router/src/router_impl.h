@@ -162,7 +162,10 @@ struct Router::Impl {
   std::optional<SnapshotCollect> snapshot;
   Clock::time_point nextStatus{}, nextHousekeeping{}, nextOperator{}, lastRate{};
   bool journalWarned = false;
-  bool diskWarned = false;  // the journal's file system fills before its bound (warned once per episode)
+  // Free space where the journal is (read by housekeeping, 0: unknown), and whether it was warned
+  // that the disk fills before the journal's bound (once per episode).
+  std::uint64_t diskFree = 0;
+  bool diskWarned = false;
   std::uint64_t journalUsageBytes = 0;
   JournalUsage usage{};
 

@@ -1,5 +1,7 @@
 #include "journal_fixture.h"
 
+#include <sqlite3.h>
+
 namespace ipcsync::test {
 
 std::vector<unsigned char> payload(const std::string& origin, std::uint64_t originSequence, std::size_t bytes,
@@ -50,6 +52,26 @@ std::unique_ptr<Journal> JournalTest::open(const JournalConfig& c) {
   auto j = Journal::open(c);
   EXPECT_TRUE(j.has_value()) << j.error().message;
   return j ? std::move(*j) : nullptr;
+}
+
+std::string sqlOn(const std::filesystem::path& file, const std::string& sql) {
+  sqlite3* db = nullptr;
+  std::string out;
+  if (sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK) {
+      const int rc = sqlite3_step(s);
+      if (rc == SQLITE_ROW && sqlite3_column_text(s, 0))
+        out = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+      else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        out = std::string("error: ") + sqlite3_errmsg(db);
+    } else {
+      out = std::string("error: ") + sqlite3_errmsg(db);
+    }
+    sqlite3_finalize(s);
+  }
+  sqlite3_close(db);
+  return out;
 }
 
 }  // namespace ipcsync::test

@@ -28,6 +28,10 @@ bool payloadMatches(const JournalEntry& e, std::size_t bytes, std::size_t pieces
 // Everything the journal holds, in order.
 std::vector<JournalEntry> readAll(Journal& journal);
 
+// One SQL statement on its own connection to `file`: the first column of the first row as text
+// ("" if none, "error: ..." if it failed).
+std::string sqlOn(const std::filesystem::path& file, const std::string& sql);
+
 class JournalTest : public ::testing::Test {
  protected:
   JournalConfig config() const;  // journal.db in the temp directory, defaults otherwise

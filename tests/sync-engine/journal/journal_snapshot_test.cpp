@@ -37,27 +37,6 @@ void prune(Journal& j) {
   ASSERT_TRUE(r) << r.error().message;
 }
 
-// One SQL statement on its own connection: the first column of the first row as text ("" if none).
-std::string sqlOn(const std::filesystem::path& file, const std::string& sql) {
-  sqlite3* db = nullptr;
-  std::string out;
-  if (sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK) {
-    sqlite3_stmt* s = nullptr;
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK) {
-      const int rc = sqlite3_step(s);
-      if (rc == SQLITE_ROW && sqlite3_column_text(s, 0))
-        out = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
-      else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        out = std::string("error: ") + sqlite3_errmsg(db);
-    } else {
-      out = std::string("error: ") + sqlite3_errmsg(db);
-    }
-    sqlite3_finalize(s);
-  }
-  sqlite3_close(db);
-  return out;
-}
-
 TEST_F(SnapshotFloorsTest, ARecordReadsBackAsWrittenAndRegistersTheCursor) {
   auto j = open();
   ASSERT_TRUE(j);

@@ -94,12 +94,14 @@ struct JournalUsage {
   std::uint64_t head = 0;                // last sequence appended (0: none)
   std::uint64_t maxBytes = 0;            // the configured bound
   bool nearlyFull = false;               // at or beyond warnAtPercent
-  // Free space for this user on the file system holding the journal (statvfs), and whether it is
-  // less than the journal may still grow by before its bound: then the disk fills first, and
-  // appends fail with "the file system ... is full" instead of holding the sources back.
-  std::uint64_t diskFreeBytes = 0;
-  bool diskFillsFirst = false;
 };
+
+// Whether `diskFreeBytes` is less than the journal may still grow by before its bound: then the
+// disk fills first, and appends fail with "the file system ... is full" instead of holding the
+// sources back.
+inline bool diskFillsFirst(const JournalUsage& u, std::uint64_t diskFreeBytes) {
+  return diskFreeBytes < u.maxBytes - (u.bytes < u.maxBytes ? u.bytes : u.maxBytes);
+}
 
 class Journal {
  public:
@@ -170,6 +172,9 @@ class Journal {
   // arrive). Entries are counted in the return value, records are not.
   std::expected<std::uint64_t, JournalError> prune();
   std::expected<JournalUsage, JournalError> usage();
+  // Free space for this user on the file system holding the journal (statvfs); nullopt if unknown.
+  // A system call: for housekeeping, not for every read.
+  std::optional<std::uint64_t> diskFreeBytes() const;
 
   // Dead letters. addDeadLetter returns the letter's id; a second letter for the same (route,
   // subscriber, sequence) updates that one (error, attempts, time) and clears its replay request.
