@@ -12,6 +12,7 @@
 #include "ipcsync/plugin_host/wire.h"
 #include "namespace_test.h"
 #include "processes.h"
+#include "wire_helpers.h"
 
 namespace ipcsync::test {
 namespace {
@@ -20,26 +21,7 @@ using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 namespace w = ipcsync::wire;
 
-std::vector<std::byte> bytesOf(std::string_view s) {
-  std::vector<std::byte> out(s.size());
-  std::memcpy(out.data(), s.data(), s.size());
-  return out;
-}
-std::string textOf(std::span<const std::byte> b) { return std::string(reinterpret_cast<const char*>(b.data()), b.size()); }
 
-w::Envelope applyEnvelope(const std::string& route, std::uint64_t seq, const std::vector<std::byte>& data,
-                          std::uint32_t policy = IPCSYNC_CONFLICT_SOURCE_WINS) {
-  w::Envelope e;
-  e.origin = "crm";
-  e.sequence = seq;
-  e.route = route;
-  e.commitTimeUs = 1;
-  e.provenance = {"crm"};
-  e.pieceCount = 1;
-  e.conflictPolicy = policy;
-  e.data = data;
-  return e;
-}
 
 class HostProcessTest : public NamespaceTest {
  protected:

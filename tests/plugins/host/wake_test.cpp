@@ -18,6 +18,7 @@
 #include "ipcsync/plugin_host/wire.h"
 #include "namespace_test.h"
 #include "processes.h"
+#include "wire_helpers.h"
 
 namespace ipcsync::test {
 namespace {
@@ -29,25 +30,7 @@ namespace w = ipcsync::wire;
 // Far longer than any deadline below: a change that arrives in time was not found by this poll.
 const std::string kMinutePoll = "60000";
 
-std::vector<std::byte> bytesOf(std::string_view s) {
-  std::vector<std::byte> out(s.size());
-  std::memcpy(out.data(), s.data(), s.size());
-  return out;
-}
-std::string textOf(std::span<const std::byte> b) { return std::string(reinterpret_cast<const char*>(b.data()), b.size()); }
 
-w::Envelope applyEnvelope(const std::string& route, std::uint64_t seq, std::vector<std::byte> data) {
-  w::Envelope e;
-  e.origin = "crm";
-  e.sequence = seq;
-  e.route = route;
-  e.commitTimeUs = 1;
-  e.provenance = {"crm"};
-  e.pieceCount = 1;
-  e.conflictPolicy = IPCSYNC_CONFLICT_SOURCE_WINS;
-  e.data = std::move(data);
-  return e;
-}
 
 w::Kind kindOf(const std::vector<std::byte>& frame) {
   auto k = w::peekKind(frame);
