@@ -380,6 +380,7 @@ std::expected<void, Error> Engine::Impl::registerProcess(UniqueFd& socket, const
   rec.state = RecordState::Registering;
   rec.geometry = m_config.geometry;
   rec.registeredAtNs = rec.lastSeenNs = realtimeNs();
+  std::ranges::fill(rec.arenaUsedPermille, kArenaInactive);  // no block yet: no arena to show
   m_admin->store(slot, rec);  // observers see the slot taken while the block is built
 
   auto undo = [&](Error e) {
@@ -395,7 +396,6 @@ std::expected<void, Error> Engine::Impl::registerProcess(UniqueFd& socket, const
   UniqueFd toEngine(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!toClient || !toEngine) return undo(systemError("eventfd", errno));
   if (auto stats = (*memory)->manager().stats(); stats) rec.stats = *stats;
-  std::ranges::fill(rec.arenaUsedPermille, kArenaInactive);
   (void)(*memory)->manager().arenaUse(rec.arenaUsedPermille);
   rec.state = RecordState::Registered;
   m_admin->store(slot, rec);
