@@ -7,6 +7,8 @@
 #include <bit>
 #include <cstring>
 
+#include "cpu_relax.h"
+
 namespace ipcsync {
 namespace {
 
@@ -18,12 +20,6 @@ using Clock = std::chrono::steady_clock;
 // Spins this many times (with a CPU pause) before yielding the core: critical sections are a
 // few hundred nanoseconds, and the two parties may share one core.
 constexpr int kSpinsBeforeYield = 64;
-
-inline void cpuRelax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
 
 }  // namespace
 

@@ -15,18 +15,13 @@
 #include "ipcsync/ipccore/process_memory.h"
 #include "handover_pool.h"
 #include "protocol.h"
+#include "cpu_relax.h"
 #include "socket_io.h"
 
 namespace ipcsync {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-inline void cpuRelax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
 
 // release() returns runs to the manager in batches of this many (or bytes), and waits for the
 // lock only beyond the limits.

@@ -22,6 +22,7 @@
 
 #include "ipcsync/ipccore/admin_segment.h"
 #include "ipcsync/ipccore/process_memory.h"
+#include "cpu_relax.h"
 #include "engine_impl.h"
 #include "protocol.h"
 #include "socket_io.h"
@@ -171,6 +172,32 @@ std::expected<void, Error> Engine::Impl::start() {
   return {};
 }
 
+namespace {
+
+// One sender streaming small messages, round after round, each round finding only a few: the
+// engine is faster than the sender, and polling again at once would cost a round (ring indices,
+// the sender's manager lock, a doorbell check) for every message or two, each one a cache line
+// fetched from the sender's core. Waiting a few microseconds lets a batch build up first. Only then:
+// in a ping-pong every round has one message from the other side than the last, and a round of
+// large messages is worth its cost.
+constexpr auto kGatherFor = std::chrono::microseconds(4);
+constexpr std::uint64_t kGatherBelow = 64;  // messages in a round: kBatch in engine_forwarding.cpp
+
+class Gathering {
+ public:
+  bool shouldWait(std::uint64_t messages, std::uint64_t bytes, std::uint32_t sender) noexcept {
+    m_streak = messages == 0 ? 0 : sender == m_sender ? m_streak + 1 : 1;
+    m_sender = sender;
+    return m_streak >= 2 && messages < kGatherBelow && bytes < 16 * 1024;
+  }
+
+ private:
+  std::uint32_t m_streak = 0;  // rounds in a row that moved messages of one sender
+  std::uint32_t m_sender = ~0u;
+};
+
+}  // namespace
+
 // The loop polls the rings while messages flow, keeps polling for `spin` after the last one
 // (yielding the CPU between rounds: sender, engine and receiver may share two cores), then sleeps
 // in epoll until a socket, the timer or a client's doorbell wakes it. Before sleeping it raises
@@ -179,9 +206,15 @@ std::expected<void, Error> Engine::Impl::start() {
 std::expected<void, Error> Engine::Impl::run() {
   using Clock = std::chrono::steady_clock;
   auto lastWork = Clock::now();
+  Gathering gathering;
   for (std::uint64_t round = 1;; ++round) {
+    const std::uint64_t before = m_forwarded, beforeBytes = m_forwardedBytes;
     if (forwardAll()) {
       lastWork = Clock::now();
+      if (gathering.shouldWait(m_forwarded - before, m_forwardedBytes - beforeBytes, m_lastSender)) {
+        const auto until = lastWork + kGatherFor;
+        while (Clock::now() < until) cpuRelax();
+      }
       if (round % 64 == 0 && dispatchEvents(0) == Dispatch::Stop) return {};
       continue;
     }

@@ -45,6 +45,15 @@ bool Engine::Impl::forwardAll() {
   return moved;
 }
 
+void Engine::Impl::noteForwarded(std::uint32_t slot, std::uint64_t bytes) {
+  TrafficCounters& t = m_slots[slot]->record.traffic;
+  ++t.messagesOut;
+  t.bytesOut += bytes;
+  ++m_forwarded;
+  m_forwardedBytes += bytes;
+  m_lastSender = slot;
+}
+
 void Engine::Impl::kick(std::uint32_t slot, Errc code, const std::string& detail) {
   Registered& r = *m_slots[slot];
   const std::string who = "'" + std::string(r.record.nameView()) + "' (pid " + std::to_string(r.record.pid) + ")";
@@ -129,8 +138,7 @@ Engine::Impl::Step Engine::Impl::handOver(std::uint32_t slot, const Location& lo
   src.fanoutDone.clear();
   src.handovers.erase(object);  // our descriptor: each receiver holds its own now
   ch.outbound.pop();
-  ++src.record.traffic.messagesOut;
-  src.record.traffic.bytesOut += loc.length;
+  noteForwarded(slot, loc.length);
   return Step::Moved;
 }
 
@@ -301,8 +309,7 @@ bool Engine::Impl::forwardFrom(std::uint32_t slot) {
     if (topic != m_topics.end() && topic->second.cacheDepth > 0) cacheMessage(topic->second, src.memory->bytes(*run), loc);
     ++popped;
     moved = true;
-    ++src.record.traffic.messagesOut;
-    src.record.traffic.bytesOut += loc.length;
+    noteForwarded(slot, loc.length);
     if (auto freed = src.memory->manager().free(loc.arena, loc.offset); !freed) {
       if (freed.error() == Errc::LockTimeout) {
         src.deferredFrees.push_back(loc);  // the owner is inside its manager (or was preempted there)

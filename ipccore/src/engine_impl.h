@@ -216,6 +216,11 @@ class Engine::Impl {
   // Called at the end of every batch and before anything else pushes to an inbound ring.
   void publishStaged();
   std::vector<std::uint32_t> m_stagedSlots;  // receivers with staged copies
+  // Counts a message taken from the sender's ring, for the sender's record and the loop's pacing.
+  void noteForwarded(std::uint32_t slot, std::uint64_t bytes);
+  // Messages (and their bytes) taken from senders' rings, ever, and the slot that sent the last.
+  std::uint64_t m_forwarded = 0, m_forwardedBytes = 0;
+  std::uint32_t m_lastSender = ~0u;
   // Topic caches (engine_topics.cpp): keep a copy in the engine's own block; replay to a newcomer.
   void cacheMessage(TopicEntry& topic, std::span<const std::byte> data, const Location& loc);
   // Hands the subscriber the cached messages from member.replayNext on; false if its block or
