@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <thread>
 
 #include "cpu_relax.h"
 
@@ -48,8 +49,12 @@ void BuddyManager::format(layout::ManagerShared* shared, layout::UnitMeta* units
   shared->arenasGrown = 0;  // the initial arenas are not growth
 }
 
+bool BuddyManager::heldHere() const noexcept {
+  return m_holder.load(std::memory_order_relaxed) == std::this_thread::get_id();
+}
+
 std::expected<void, Errc> BuddyManager::lock() const noexcept {
-  if (m_held) return {};
+  if (heldHere()) return {};
   int spins = 0;
   Clock::time_point deadline{};
   for (;;) {
@@ -70,28 +75,28 @@ std::expected<void, Errc> BuddyManager::lock() const noexcept {
 }
 
 void BuddyManager::unlock() const noexcept {
-  if (!m_held) m_shared->lock.store(0, std::memory_order_release);
+  if (!heldHere()) m_shared->lock.store(0, std::memory_order_release);
 }
 
 std::expected<BuddyManager::Hold, Errc> BuddyManager::hold() const noexcept {
-  if (m_held) return std::unexpected(Errc::InvalidArgument);  // one Hold per view at a time
+  if (heldHere()) return std::unexpected(Errc::InvalidArgument);  // one Hold per thread at a time
   if (auto locked = lock(); !locked) return std::unexpected(locked.error());
-  m_held = true;
+  m_holder.store(std::this_thread::get_id(), std::memory_order_relaxed);
   return Hold(this);
 }
 
 std::expected<BuddyManager::Hold, Errc> BuddyManager::tryHold() const noexcept {
-  if (m_held) return std::unexpected(Errc::InvalidArgument);
+  if (heldHere()) return std::unexpected(Errc::InvalidArgument);
   std::int32_t expected = 0;
   if (m_shared->lock.load(std::memory_order_relaxed) != 0 ||
       !m_shared->lock.compare_exchange_strong(expected, m_self, std::memory_order_acquire, std::memory_order_relaxed))
     return std::unexpected(Errc::WouldBlock);
-  m_held = true;
+  m_holder.store(std::this_thread::get_id(), std::memory_order_relaxed);
   return Hold(this);
 }
 
 void BuddyManager::endHold() const noexcept {
-  m_held = false;
+  m_holder.store(std::thread::id{}, std::memory_order_relaxed);
   unlock();
 }
 

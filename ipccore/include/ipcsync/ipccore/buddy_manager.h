@@ -18,10 +18,12 @@
 // can never hang a caller.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <expected>
 #include <span>
+#include <thread>
 
 #include "ipcsync/ipccore/control_layout.h"
 #include "ipcsync/ipccore/error.h"
@@ -75,9 +77,10 @@ class BuddyManager {
                                                  std::uint64_t length) const noexcept;
 
   // Holds the lock across a run of calls on this view (the engine's batches): until the Hold
-  // ends, allocate, free and checkAllocated through this view skip their own lock round trip, so a
-  // batch of N messages costs one lock transfer between processes instead of N. For a view used
-  // by one thread; end the Hold before the segment can be unmapped. LockTimeout as the calls.
+  // ends, allocate, free and checkAllocated through this view, on this thread, skip their own lock
+  // round trip, so a batch of N messages costs one lock transfer between processes instead of N.
+  // Other threads using the view wait for the lock as usual. One Hold per thread at a time; end it
+  // on the thread that took it, before the segment can be unmapped. LockTimeout as the calls.
   class Hold {
    public:
     Hold(Hold&& other) noexcept : m_manager(other.m_manager) { other.m_manager = nullptr; }
@@ -118,6 +121,7 @@ class BuddyManager {
   std::expected<void, Errc> lock() const noexcept;
   void unlock() const noexcept;
   void endHold() const noexcept;
+  bool heldHere() const noexcept;
   std::expected<std::uint32_t, Errc> popFree(std::uint32_t order) noexcept;
   std::expected<void, Errc> removeFree(std::uint32_t unit, std::uint32_t order) noexcept;
   void pushFree(std::uint32_t unit, std::uint32_t order) noexcept;
@@ -135,7 +139,9 @@ class BuddyManager {
   int m_blockFd;
   std::int32_t m_self;
   std::chrono::microseconds m_lockTimeout{std::chrono::seconds(1)};
-  mutable bool m_held = false;  // a Hold of this view owns the lock
+  // The thread whose Hold owns the lock (id() when none). Only that thread skips the lock word:
+  // other threads sharing the view (a client's loan() runs on any thread) still wait for it.
+  mutable std::atomic<std::thread::id> m_holder{};
 };
 
 }  // namespace ipcsync
