@@ -18,6 +18,7 @@
 #include "ipcsync/ipccore/admin_segment.h"
 #include "ipcsync/ipccore/process_memory.h"
 #include "handover_pool.h"
+#include "loan_cache.h"
 #include "protocol.h"
 #include "socket_io.h"
 
@@ -270,6 +271,9 @@ std::expected<void, Error> Client::free(const Allocation& allocation) {
 std::span<std::byte> Client::bytes(const Allocation& allocation) const noexcept { return m_memory->bytes(allocation); }
 
 std::expected<std::uint32_t, Error> Client::trim() {
+  // Runs kept ready for loans would keep their arenas from being empty.
+  if (auto drained = LoanCache(m_memory->channels().loanCache, m_memory->manager()).drain(); !drained)
+    return std::unexpected(managerError(drained.error(), "returning the runs kept ready for loans in the block of '" + m_name + "'"));
   auto r = m_memory->manager().trim();
   if (r) return *r;
   return std::unexpected(managerError(r.error(), "trimming the block of '" + m_name + "'"));

@@ -16,6 +16,7 @@
 #include "handover_pool.h"
 #include "protocol.h"
 #include "cpu_relax.h"
+#include "loan_cache.h"
 #include "socket_io.h"
 
 namespace ipcsync {
@@ -286,6 +287,16 @@ std::expected<Loan, Error> Client::loan(std::uint64_t bytes, std::chrono::millis
   const std::uint64_t keepFree = inboundReserve();
   // The common case first, without reading the clock: under the in-flight cap, and a free run.
   if (m_maxInFlight > 0 && timeout.count() > 0) waitForFlight(bytes, Clock::now() + timeout);
+  // Small runs come from the loan cache: ready ones without the lock; a batch of new ones while
+  // earlier messages still wait for the engine (we are streaming, and the engine holds our lock
+  // for its batches). A sender that sends now and then allocates one run at a time.
+  LoanCache cache(m_memory->channels().loanCache, m_memory->manager());
+  if (const auto order = cache.orderFor(bytes)) {
+    if (auto ready = cache.take(*order)) return Loan(*ready, m_memory->bytes(*ready).first(bytes));
+    const LocationRing& out = m_memory->channels().outbound;
+    if (out.tail.load(std::memory_order_relaxed) != out.head.load(std::memory_order_acquire))
+      if (auto fresh = cache.refill(*order, keepFree)) return Loan(*fresh, m_memory->bytes(*fresh).first(bytes));
+  }
   if (auto a = allocate(bytes, keepFree)) return Loan(*a, m_memory->bytes(*a).first(bytes));
   else if (a.error().code != Errc::OutOfMemory || timeout.count() <= 0) return std::unexpected(a.error());
   const auto deadline = Clock::now() + timeout;

@@ -24,6 +24,7 @@
 #include "ipcsync/ipccore/process_memory.h"
 #include "cpu_relax.h"
 #include "engine_impl.h"
+#include "loan_cache.h"
 #include "protocol.h"
 #include "socket_io.h"
 
@@ -621,8 +622,19 @@ void Engine::Impl::tick() {
     }
     if (r.closing) continue;
     if (auto stats = r.memory->manager().stats()) {  // else the owner holds the lock; next tick
-      // A block that allocated nothing for a whole tick gives its empty arenas back.
-      if (stats->allocations == r.allocationsAtLastTick && stats->activeArenas > r.record.geometry.minArenas &&
+      // A block that allocated nothing for a whole tick gives back the runs kept ready for its
+      // loans, then its empty arenas.
+      const bool idle = stats->allocations == r.allocationsAtLastTick;
+      if (LoanCache cache(r.memory->channels().loanCache, r.memory->manager()); idle && cache.ready() > 0) {
+        auto drained = cache.drain();
+        if (!drained && drained.error() != Errc::LockTimeout) {
+          kick(slot, Errc::ProtocolError, std::string("its loan cache named a run that is not allocated (") +
+                                              std::string(describe(drained.error())) + ")");
+          continue;
+        }
+        stats = r.memory->manager().stats();
+      }
+      if (stats && idle && stats->activeArenas > r.record.geometry.minArenas &&
           stats->freeBlocksPerOrder[r.record.geometry.topOrder()] > 0) {
         if (auto released = r.memory->manager().trim(); released && *released > 0) stats = r.memory->manager().stats();
       }

@@ -24,6 +24,7 @@ class ManagerMemory {
 
   layout::ManagerShared* shared() { return reinterpret_cast<layout::ManagerShared*>(m_base + m_layout.managerOffset); }
   layout::UnitMeta* units() { return reinterpret_cast<layout::UnitMeta*>(m_base + m_layout.unitsOffset); }
+  layout::Channels& channels() { return *reinterpret_cast<layout::Channels*>(m_base + m_layout.channelsOffset); }
   // A view as party `pid` (the owner and the engine use different pids).
   std::unique_ptr<BuddyManager> view(std::int32_t pid = 1) {
     return std::make_unique<BuddyManager>(shared(), units(), m_geometry, -1, pid);

@@ -841,7 +841,42 @@ TEST_F(MessagingTest, ALateSubscriberGetsTheCachedMessagesFirst) {
   }, 5s)) << "hits count what the cache handed out";
 }
 
-// A client that posts a forged Location is disconnected and reclaimed; the engine and everyone
+// A sender streaming small messages takes most loans from runs allocated ahead (the loan cache,
+// ipccore/src/loan_cache.h); every message still arrives in order and intact, and once it stops
+// the engine gives the runs it kept ready back: it holds nothing.
+TEST_F(MessagingTest, ASenderStreamingSmallMessagesLoansFromItsCacheAndHoldsNothingOnceItStops) {
+  startEngine();
+  constexpr std::uint64_t count = 20000;
+  Child rx = receiver("rx", count);
+  auto tx = Client::connect(options("tx"));
+  ASSERT_TRUE(tx);
+  ASSERT_TRUE(test::waitFor([&] { return registered("rx"); }, 5s));
+  auto s = (*tx)->openSession("rx", 5s);
+  ASSERT_TRUE(s) << s.error().message();
+  auto view = test::ControlView::find(ns, "tx", (*tx)->geometry());
+  ASSERT_TRUE(view);
+  auto ready = [&] {
+    std::uint64_t n = 0;
+    for (const auto& stack : view->channels().loanCache.stacks) n += static_cast<std::uint32_t>(stack.word.load());
+    return n;
+  };
+  std::mt19937 rng(7);
+  bool sawReady = false;
+  for (std::uint64_t seq = 1; seq <= count; ++seq) {
+    auto loan = (*tx)->loan(1 + rng() % 512, 30s);
+    ASSERT_TRUE(loan) << loan.error().message();
+    fill(loan->bytes(), seq);
+    ASSERT_TRUE((*tx)->send(*s, *loan, 30s));
+    sawReady = sawReady || ready() > 0;
+  }
+  EXPECT_EQ(rx.wait(), 0);
+  EXPECT_TRUE(sawReady) << "no run was ever kept ready: the loans did not use the cache";
+  EXPECT_TRUE(test::waitFor([&] { return ready() == 0 && (*tx)->stats()->bytesInUse == 0; }, 5s))
+      << ready() << " runs still kept ready, " << (*tx)->stats()->bytesInUse << " B in use";
+}
+
+// A client that posts a forged Location (or scribbles on the runs it keeps ready for loans) is
+// disconnected and reclaimed; the engine and everyone
 // else carry on. Each case runs in its own child so that it can be kicked.
 class MaliciousLocationTest : public MessagingTest, public ::testing::WithParamInterface<const char*> {};
 
@@ -926,8 +961,17 @@ TEST_P(MaliciousLocationTest, DisconnectsTheLiarAndKeepsServingOthers) {
       (*c)->abandon(std::move(*loan));  // the run is free again, then we post it anyway
     }
     auto& ring = view->channels().outbound;
-    if (kind == std::string("corrupt-ring")) ring.tail.store(ring.head.load() + kRingCapacity * 5);
-    else ring.push(l);
+    if (kind == std::string("corrupt-ring")) {
+      ring.tail.store(ring.head.load() + kRingCapacity * 5);
+    } else if (kind == std::string("scribbled-loan-cache")) {
+      // A run "kept ready" that is not allocated: the engine finds it when it gives back the
+      // runs of a client that stopped allocating.
+      auto& stack = view->channels().loanCache.stacks[0];
+      stack.units[0].store(g.unitsPerArena() / 2, std::memory_order_relaxed);
+      stack.word.store(1, std::memory_order_release);
+    } else {
+      ring.push(l);
+    }
     // The engine notices at its next round; our next call reports the disconnection.
     for (int i = 0; i < 500; ++i) {
       auto m = (*c)->receive(10ms);
@@ -957,7 +1001,7 @@ INSTANTIATE_TEST_SUITE_P(Cases, MaliciousLocationTest,
                                            "foreign-session", "bad-kind", "handover-without-object", "handover-length-mismatch",
                                            "handover-unsealed", "handover-still-writable",
                                            "unadvertised-topic",
-                                           "corrupt-ring"),
+                                           "corrupt-ring", "scribbled-loan-cache"),
                          [](const auto& param) {
                            std::string n = param.param;
                            std::replace(n.begin(), n.end(), '-', '_');

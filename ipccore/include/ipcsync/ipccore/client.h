@@ -107,7 +107,8 @@ class Client {
   std::expected<void, Error> free(const Allocation& allocation);
   // The bytes of an allocation in the own block; empty if it lies outside the block.
   std::span<std::byte> bytes(const Allocation& allocation) const noexcept;
-  // Returns empty arenas beyond the minimum to the system; how many.
+  // Returns the runs kept ready for loans, then empty arenas beyond the minimum to the system;
+  // how many arenas.
   std::expected<std::uint32_t, Error> trim();
   std::expected<ManagerStats, Error> stats() const;
 
@@ -139,7 +140,9 @@ class Client {
   // clients streaming to each other never fill both blocks with outbound messages. When the
   // block is that full of messages the engine has not copied out yet, waits up to `timeout` for
   // the engine to free some. OutOfMemory (with the sizes) after that, TooLarge above one arena,
-  // InvalidArgument for 0.
+  // InvalidArgument for 0. While earlier messages still wait for the engine, loans of up to
+  // 512 B come from runs allocated ahead in batches of 2 KiB (the loan cache; they count as in
+  // use until loaned, and the engine gives them back once the client stops allocating).
   std::expected<Loan, Error> loan(std::uint64_t bytes, std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
   // Gives back a loan that will not be sent.
   void abandon(Loan&& loan);

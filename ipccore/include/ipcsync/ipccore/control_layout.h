@@ -18,7 +18,7 @@
 namespace ipcsync::layout {
 
 inline constexpr std::uint32_t kControlMagic = 0x49504343;  // "IPCC"
-inline constexpr std::uint32_t kControlLayoutVersion = 2;
+inline constexpr std::uint32_t kControlLayoutVersion = 3;
 inline constexpr std::uint32_t kNil = 0xffffffffU;
 
 enum class UnitState : std::uint8_t { None = 0, FreeHead = 1, UsedHead = 2 };
@@ -51,6 +51,20 @@ struct ManagerShared {
 };
 static_assert(std::atomic<std::int32_t>::is_always_lock_free);
 
+// Runs the owner allocated ahead for its next small loans, one stack per order of the smallest
+// runs (docs/design/loan-cache.md). `word` packs a generation (high 32 bits, bumped by every
+// refill and every drain) with the number of ready runs (low 32 bits): a taker that raced a
+// refill or a drain fails its compare-exchange instead of taking a run twice. Refills and drains
+// run under the manager lock; takers never lock.
+inline constexpr std::uint32_t kLoanCacheOrders = 4;
+inline constexpr std::uint32_t kLoanCacheRuns = 32;
+struct LoanCacheShared {
+  struct Stack {
+    alignas(64) std::atomic<std::uint64_t> word;
+    std::atomic<std::uint32_t> units[kLoanCacheRuns];  // the head unit of each ready run, block-wide index
+  } stacks[kLoanCacheOrders];
+};
+
 // The communications half: the two rings and the flags that let each side sleep without a
 // lost wake-up. A side that is about to sleep sets its flag, re-checks its ring, then waits on
 // its eventfd; a side that posts checks the other's flag after publishing, and only then makes
@@ -63,6 +77,7 @@ struct Channels {
   alignas(64) std::atomic<std::uint32_t> controlPosted;     // engine bumps it after each socket message to the owner
   LocationRing outbound;  // owner -> engine
   LocationRing inbound;   // engine -> owner
+  LoanCacheShared loanCache;
 };
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free && std::atomic<std::uint64_t>::is_always_lock_free);
 
