@@ -6,7 +6,6 @@
 #include <atomic>
 #include <cstring>
 #include <functional>
-#include <optional>
 #include <thread>
 #include <vector>
 
@@ -21,17 +20,12 @@ namespace {
 void party(BuddyManager& m, std::vector<std::atomic<std::uint8_t>>& block, std::atomic<bool>& overlap,
            std::uint8_t stamp, std::uint32_t seed, bool holding) {
   std::vector<Allocation> mine;
-  std::optional<BuddyManager::Hold> hold;
   std::uint32_t x = seed;
-  for (int i = 0; i < 20000; ++i) {
-    if (holding && i % 8 == 0) {
-      hold.reset();
-      if (auto h = m.hold()) hold.emplace(std::move(*h));
-    }
+  auto step = [&] {
     x = x * 1664525 + 1013904223;
     if (mine.size() < 32 && (x >> 28) < 9) {
       auto a = m.allocate(1 + (x >> 8) % 2048);
-      if (!a) continue;
+      if (!a) return;
       const std::uint64_t at = m.blockOffset(a->arena, a->offset);
       for (std::uint64_t b = at; b < at + a->size; b += 64) {
         if (block[b].exchange(stamp, std::memory_order_relaxed) != 0) overlap = true;
@@ -46,8 +40,15 @@ void party(BuddyManager& m, std::vector<std::atomic<std::uint8_t>>& block, std::
       }
       ASSERT_TRUE(m.free(a.arena, a.offset));
     }
+  };
+  for (int i = 0; i < 20000; i += 8) {
+    if (holding) {
+      auto hold = m.hold();  // the calls below skip the lock only if it was taken
+      for (int j = 0; j < 8; ++j) step();
+    } else {
+      for (int j = 0; j < 8; ++j) step();
+    }
   }
-  hold.reset();
   for (const auto& a : mine) {
     const std::uint64_t at = m.blockOffset(a.arena, a.offset);
     for (std::uint64_t b = at; b < at + a.size; b += 64) block[b].store(0, std::memory_order_relaxed);
