@@ -254,7 +254,7 @@ std::uint64_t Client::bytesInFlight() const noexcept {
   return before <= sent ? sent - before : 0;
 }
 
-void Client::waitForFlight(std::uint64_t bytes, Clock::time_point deadline) {
+void Client::waitForFlight(std::uint64_t bytes, std::chrono::milliseconds timeout) {
   // The bound first: it reads no line the engine writes, and small messages never reach the cap.
   if (inFlightBound() + bytes <= m_maxInFlight) return;
   std::uint64_t inFlight = bytesInFlight();
@@ -263,6 +263,7 @@ void Client::waitForFlight(std::uint64_t bytes, Clock::time_point deadline) {
   const LocationRing& out = m_memory->channels().outbound;
   std::uint64_t lastHead = out.head.load(std::memory_order_acquire);
   auto progressAt = Clock::now();
+  const auto deadline = progressAt + timeout;
   for (std::uint32_t round = 1;; ++round) {
     if (round % 8 == 0) sched_yield();
     else cpuRelax();
@@ -286,7 +287,7 @@ std::expected<Loan, Error> Client::loan(std::uint64_t bytes, std::chrono::millis
   // then never fill both blocks with their own outbound messages and wait on each other forever.
   const std::uint64_t keepFree = inboundReserve();
   // The common case first, without reading the clock: under the in-flight cap, and a free run.
-  if (m_maxInFlight > 0 && timeout.count() > 0) waitForFlight(bytes, Clock::now() + timeout);
+  if (m_maxInFlight > 0 && timeout.count() > 0) waitForFlight(bytes, timeout);
   // Small runs come from the loan cache: ready ones without the lock; a batch of new ones while
   // earlier messages still wait for the engine (we are streaming, and the engine holds our lock
   // for its batches). A sender that sends now and then allocates one run at a time.

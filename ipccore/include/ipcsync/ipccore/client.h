@@ -210,7 +210,7 @@ class Client {
   std::uint64_t bytesInFlight() const noexcept;
   std::uint64_t inFlightBound() const noexcept;
   // Waits while `bytes` more would exceed maxBytesInFlight and the engine keeps taking messages.
-  void waitForFlight(std::uint64_t bytes, std::chrono::steady_clock::time_point deadline);
+  void waitForFlight(std::uint64_t bytes, std::chrono::milliseconds timeout);
   // Returns the runs release() put aside, under one lock; with `wait` false only if the engine
   // does not hold the lock at the moment. True when none is left.
   bool flushReleases(bool wait) noexcept;
