@@ -101,7 +101,6 @@ struct DeliveryState {
   // Per upstream origin: the hops its forwarded entries are taken through first (built once every
   // instance a transforming hop names has described itself).
   std::map<std::string, ForwardChain> chains;
-  std::uint64_t transformGeneration = 0;  // source+subscriber described generations it was built for
   std::uint64_t syncedGeneration = 0;     // subscriber generation LastApplied was asked in
   std::uint64_t cursor = 0;        // journal sequence confirmed
   std::uint64_t skippedThrough = 0;  // entries not travelling, passed but not yet written as cursor
