@@ -50,7 +50,11 @@ void BuddyManager::format(layout::ManagerShared* shared, layout::UnitMeta* units
 }
 
 bool BuddyManager::heldHere() const noexcept {
-  return m_holder.load(std::memory_order_relaxed) == std::this_thread::get_id();
+  // On every lock() and unlock(): no holder is the common case, and the caller's id is cached.
+  const std::thread::id holder = m_holder.load(std::memory_order_relaxed);
+  if (holder == std::thread::id{}) return false;
+  thread_local const std::thread::id self = std::this_thread::get_id();
+  return holder == self;
 }
 
 std::expected<void, Errc> BuddyManager::lock() const noexcept {

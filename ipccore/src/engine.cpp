@@ -178,18 +178,19 @@ namespace {
 // One sender streaming small messages, round after round, each round finding only a few: the
 // engine is faster than the sender, and polling again at once would cost a round (ring indices,
 // the sender's manager lock, a doorbell check) for every message or two, each one a cache line
-// fetched from the sender's core. Waiting a few microseconds lets a batch build up first. Only then:
-// in a ping-pong every round has one message from the other side than the last, and a round of
-// large messages is worth its cost.
+// fetched from the sender's core. Waiting a few microseconds lets a batch build up first. Only for
+// one sender's small messages: in a ping-pong consecutive rounds take messages from different
+// senders, and a round of large messages is worth its cost.
 constexpr auto kGatherFor = std::chrono::microseconds(4);
 constexpr std::uint64_t kGatherBelow = 64;  // messages in a round: kBatch in engine_forwarding.cpp
+constexpr std::uint64_t kGatherBelowBytes = 16 * 1024;
 
 class Gathering {
  public:
   bool shouldWait(std::uint64_t messages, std::uint64_t bytes, std::uint32_t sender) noexcept {
     m_streak = messages == 0 ? 0 : sender == m_sender ? m_streak + 1 : 1;
     m_sender = sender;
-    return m_streak >= 2 && messages < kGatherBelow && bytes < 16 * 1024;
+    return m_streak >= 2 && messages < kGatherBelow && bytes < kGatherBelowBytes;
   }
 
  private:

@@ -33,6 +33,11 @@ std::optional<Allocation> LoanCache::allocationOf(std::uint32_t unit, std::uint3
   return Allocation{unit >> g.topOrder(), order, std::uint64_t{local} << g.minBlockShift, g.minBlock() << order};
 }
 
+std::uint32_t LoanCache::unitOf(const Allocation& a) const noexcept {
+  const BlockGeometry& g = m_manager.geometry();
+  return a.arena * g.unitsPerArena() + static_cast<std::uint32_t>(a.offset >> g.minBlockShift);
+}
+
 std::optional<Allocation> LoanCache::take(std::uint32_t order) noexcept {
   auto& stack = m_shared.stacks[order];
   std::uint64_t word = stack.word.load(std::memory_order_acquire);
@@ -60,9 +65,7 @@ std::expected<Allocation, Errc> LoanCache::refill(std::uint32_t order, std::uint
   for (; kept + 1 < batch; ++kept) {
     auto a = m_manager.allocate(bytes, keepFree);
     if (!a) break;  // the block is nearly full: keep what we have
-    const BlockGeometry& g = m_manager.geometry();
-    stack.units[kept].store(a->arena * g.unitsPerArena() + static_cast<std::uint32_t>(a->offset >> g.minBlockShift),
-                            std::memory_order_relaxed);
+    stack.units[kept].store(unitOf(*a), std::memory_order_relaxed);
   }
   // The count was 0 and only a refill raises it, under the lock we hold: a plain store is enough.
   stack.word.store(nextGeneration(stack.word.load(std::memory_order_relaxed)) | kept, std::memory_order_release);

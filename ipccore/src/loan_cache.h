@@ -41,6 +41,9 @@ class LoanCache {
   std::uint32_t ready() const noexcept;
 
  private:
+  // A run's head unit, block-wide (as kept in the stacks), and back; nullopt for a unit that
+  // cannot head a run of `order` in this block.
+  std::uint32_t unitOf(const Allocation& a) const noexcept;
   std::optional<Allocation> allocationOf(std::uint32_t unit, std::uint32_t order) const noexcept;
 
   layout::LoanCacheShared& m_shared;
