@@ -56,10 +56,26 @@ void party(BuddyManager& m, std::vector<std::atomic<std::uint8_t>>& block, std::
   }
 }
 
-const BlockGeometry kGeometry{.minBlockShift = 6, .arenaShift = 16, .minArenas = 1, .maxArenas = 4};
+// One party: which view it uses, and whether it batches its calls under Holds.
+struct Party {
+  BuddyManager* view;
+  bool holding;
+};
 
-void expectAllReturned(test::ManagerMemory& mem, bool overlap) {
-  EXPECT_FALSE(overlap) << "a run was handed to both parties at once";
+// Runs the parties at once, each on its own thread with its own stamp, over one block; then every
+// run must have been handed to one party at a time and be free again, and the lock released.
+void runAtOnce(test::ManagerMemory& mem, const std::vector<Party>& parties) {
+  // The block itself: each party stamps its runs and checks the stamp before freeing.
+  std::vector<std::atomic<std::uint8_t>> block(mem.geometry().maxBytes());
+  std::atomic<bool> overlap{false};
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < parties.size(); ++i) {
+    const auto stamp = static_cast<std::uint8_t>(i + 1);
+    threads.emplace_back(party, std::ref(*parties[i].view), std::ref(block), std::ref(overlap), stamp, stamp,
+                         parties[i].holding);
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_FALSE(overlap) << "a run was handed to two parties at once";
   auto s = mem.view()->stats();
   ASSERT_TRUE(s);
   EXPECT_EQ(s->bytesInUse, 0u);
@@ -67,33 +83,20 @@ void expectAllReturned(test::ManagerMemory& mem, bool overlap) {
   EXPECT_EQ(mem.shared()->lock.load(), 0);
 }
 
+const BlockGeometry kGeometry{.minBlockShift = 6, .arenaShift = 16, .minArenas = 1, .maxArenas = 4};
+
 TEST(ManagerConcurrencyTest, OwnerAndEngineNeverReceiveOverlappingRuns) {
   test::ManagerMemory mem(kGeometry);
-  // The block itself: each party stamps its runs and checks the stamp before freeing.
-  std::vector<std::atomic<std::uint8_t>> block(kGeometry.maxBytes());
-  std::atomic<bool> overlap{false};
   auto owner = mem.view(100), engine = mem.view(200);
-  std::thread a(party, std::ref(*owner), std::ref(block), std::ref(overlap), 1, 1, false);
-  std::thread b(party, std::ref(*engine), std::ref(block), std::ref(overlap), 2, 2, true);
-  a.join();
-  b.join();
-  expectAllReturned(mem, overlap);
+  runAtOnce(mem, {{owner.get(), false}, {engine.get(), true}});
 }
 
 // A client's view is shared by its threads (loan() runs on any of them) while its messaging
 // thread returns runs under a Hold: the Hold lets only its own thread skip the lock.
 TEST(ManagerConcurrencyTest, ThreadsSharingOneViewWaitForAnotherThreadsHold) {
   test::ManagerMemory mem(kGeometry);
-  std::vector<std::atomic<std::uint8_t>> block(kGeometry.maxBytes());
-  std::atomic<bool> overlap{false};
   auto owner = mem.view(100), engine = mem.view(200);
-  std::thread holder(party, std::ref(*owner), std::ref(block), std::ref(overlap), 1, 1, true);
-  std::thread loaner(party, std::ref(*owner), std::ref(block), std::ref(overlap), 2, 2, false);
-  std::thread other(party, std::ref(*engine), std::ref(block), std::ref(overlap), 3, 3, true);
-  holder.join();
-  loaner.join();
-  other.join();
-  expectAllReturned(mem, overlap);
+  runAtOnce(mem, {{owner.get(), true}, {owner.get(), false}, {engine.get(), true}});
 }
 
 }  // namespace

@@ -22,6 +22,7 @@ class ManagerMemory {
   ManagerMemory(const ManagerMemory&) = delete;
   ManagerMemory& operator=(const ManagerMemory&) = delete;
 
+  const BlockGeometry& geometry() const { return m_geometry; }
   layout::ManagerShared* shared() { return reinterpret_cast<layout::ManagerShared*>(m_base + m_layout.managerOffset); }
   layout::UnitMeta* units() { return reinterpret_cast<layout::UnitMeta*>(m_base + m_layout.unitsOffset); }
   layout::Channels& channels() { return *reinterpret_cast<layout::Channels*>(m_base + m_layout.channelsOffset); }
