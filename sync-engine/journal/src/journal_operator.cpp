@@ -29,14 +29,15 @@ constexpr const char* kPark =
     "INSERT INTO conflicts (route, origin, subscriber, table_name, kind, sequence, key_json, source_json, "
     "target_json, change, resolution, parked_at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11) "
     "RETURNING id";
-constexpr const char* kConflicts =
-    "SELECT id, route, origin, subscriber, table_name, kind, sequence, key_json, source_json, target_json, change, "
-    "resolution, parked_at_us FROM conflicts WHERE (?1 = 0 OR resolution <> 3) ORDER BY id";
+// Every conflict query reads these columns, in this order (Impl::conflicts reads them by position).
+#define IPCSYNC_SELECT_CONFLICTS                                                                          \
+  "SELECT id, route, origin, subscriber, table_name, kind, sequence, key_json, source_json, target_json, " \
+  "change, resolution, parked_at_us FROM conflicts "
+constexpr const char* kConflicts = IPCSYNC_SELECT_CONFLICTS "WHERE (?1 = 0 OR resolution <> 3) ORDER BY id";
 // Only those an operator decided on (resolution 1 or 2): the sync engine asks every second, and a
 // conflict storm may have parked many thousands (index conflicts_by_resolution).
-constexpr const char* kRequested =
-    "SELECT id, route, origin, subscriber, table_name, kind, sequence, key_json, source_json, target_json, change, "
-    "resolution, parked_at_us FROM conflicts WHERE resolution IN (1, 2) ORDER BY id";
+constexpr const char* kRequested = IPCSYNC_SELECT_CONFLICTS "WHERE resolution IN (1, 2) ORDER BY id";
+#undef IPCSYNC_SELECT_CONFLICTS
 constexpr const char* kResolution = "SELECT resolution FROM conflicts WHERE id = ?1";
 constexpr const char* kSetResolution = "UPDATE conflicts SET resolution = ?2 WHERE id = ?1";
 constexpr const char* kMarkResolved =

@@ -603,7 +603,7 @@ void Router::Impl::operatorRequests() {
         else spdlog::info("conflict #{} resolved: the target '{}' keeps its row", c.id, c.subscriber);
         continue;
       }
-      if (c.resolution != ConflictResolution::TakeSourceRequested) continue;
+      // TakeSourceRequested: the only other state requestedResolutions() returns.
       DeliveryState* d = find(c.route, c.subscriber);
       if (!d) continue;
       Link& sub = links.at(c.subscriber);
@@ -625,7 +625,9 @@ void Router::Impl::operatorRequests() {
   for (const auto& l : *letters) {
     if (!l.replayRequested) continue;
     DeliveryState* d = find(l.route, l.subscriber);
-    if (!d || !d->transform) continue;
+    // Forwarded entries go through their upstream hops first: wait for every chain, not only
+    // the delivery's own transform (transformEntry cannot tell a missing chain from no hops).
+    if (!d || !d->transform || d->chains.size() != d->plan.upstream.size()) continue;
     Link& sub = links.at(l.subscriber);
     if (!sub.session || busy(sub)) continue;
     auto entries = journal->read(l.sequence - 1, 1);
@@ -683,6 +685,9 @@ void Router::Impl::refreshUsage() {
                  "held back when it is full",
                  journal->path().string(), usage.bytes, usage.maxBytes, usage.entries);
   journalWarned = usage.nearlyFull;
+}
+
+void Router::Impl::refreshDiskFree() {
   const auto free = journal->diskFreeBytes();
   diskFree = free.value_or(0);
   const bool fillsFirst = free && diskFillsFirst(usage, *free);
@@ -699,6 +704,7 @@ void Router::Impl::housekeeping() {
   if (auto pruned = journal->prune(); !pruned && pruned.error().kind != JournalError::Kind::Busy)
     spdlog::warn("journal: prune failed: {}", pruned.error().message);
   refreshUsage();
+  refreshDiskFree();  // a statvfs: once a second here, not after every append
   bool held = false;
   for (auto& [name, link] : links) held |= link.heldBack;
   if (held) commitCaptures(true);

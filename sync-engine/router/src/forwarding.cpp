@@ -19,21 +19,23 @@ bool Router::Impl::prepareChains(DeliveryState& d) {
     if (d.chains.contains(origin)) continue;
     auto chain = ForwardChain::create(hops, schemasOf);
     if (!chain) {
+      const bool invalid = chain.error().kind == ForwardChain::Error::Kind::Invalid;
       const std::string why = "route '" + d.plan.route + "' to '" + d.plan.subscriber + "', change-sets from '" + origin +
-                              "': " + chain.error().message +
-                              (chain.error().kind == ForwardChain::Error::Kind::Invalid
-                                   ? "; fix the topology and restart ipcsync-sync"
-                                   : "");
-      if (why != d.transformError) {
-        if (chain.error().kind == ForwardChain::Error::Kind::Invalid) spdlog::error("{}", why);
+                              "': " + chain.error().message + (invalid ? "; fix the topology and restart ipcsync-sync" : "");
+      // Only a topology that cannot work is a problem (sync.json, `ipcsync status` CANNOT RUN);
+      // a hop that has not described itself yet is a wait, as for the delivery's own transform.
+      std::string& said = invalid ? d.transformError : d.chainWait;
+      if (why != said) {
+        if (invalid) spdlog::error("{}", why);
         else spdlog::info("{}", why);
       }
-      d.transformError = why;
+      said = why;
       return false;
     }
     d.chains.emplace(origin, std::move(*chain));
   }
   d.transformError.clear();
+  d.chainWait.clear();
   return true;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 namespace ipcsync::sync {
 
@@ -60,7 +61,6 @@ std::expected<std::vector<Delivery>, std::string> planDeliveries(const Topology&
   // Upstream: for each delivery, every instance whose entries reach its source without passing
   // through its subscriber, and the hops of the shortest such path (ties: the earlier route).
   for (auto& d : plan) {
-    d.origins.insert(d.source);
     std::map<std::string, std::size_t> via;  // instance -> the delivery that first reached it backwards
     std::vector<std::string> frontier{d.source};
     std::set<std::string> seen{d.source, d.subscriber};
@@ -84,7 +84,6 @@ std::expected<std::vector<Delivery>, std::string> planDeliveries(const Topology&
         if (e.subscriber == d.source) break;
         i = via.at(e.subscriber);
       }
-      d.origins.insert(origin);
       d.upstream[origin] = std::move(hops);
     }
   }
@@ -101,7 +100,7 @@ std::vector<std::string> instancesOf(std::span<const Delivery> plan) {
 }
 
 bool travels(const Delivery& d, const JournalEntry& e) {
-  if (!d.origins.contains(e.origin)) return false;
+  if (!d.carriesFrom(e.origin)) return false;
   if (e.origin == d.subscriber || d.source == d.subscriber) return false;
   return std::find(e.provenance.begin(), e.provenance.end(), d.subscriber) == e.provenance.end();
 }

@@ -97,7 +97,8 @@ struct Link {
 struct DeliveryState {
   Delivery plan;
   std::optional<ChangesetTransform> transform;
-  std::string transformError;      // why it could not be built (logged once)
+  std::string transformError;      // why it can never be built, as the topology stands (logged once)
+  std::string chainWait;           // which hop a forwarding chain waits for (logged once)
   // Per upstream origin: the hops its forwarded entries are taken through first (built once every
   // instance a transforming hop names has described itself).
   std::map<std::string, ForwardChain> chains;
@@ -235,6 +236,9 @@ struct Router::Impl {
   void onConflict(Link& link, const wire::Conflict& c);
   void housekeeping();
   void refreshUsage();  // usage := the journal's; warns once each time it becomes nearly full
+  // diskFree := the journal file system's free space (a statvfs; housekeeping only); warns once
+  // each time it becomes less than the journal may still grow by.
+  void refreshDiskFree();
   // Conflict `--take source` and dead-letter replay requests, sent as asynchronous Applies; a
   // subscriber with an Apply outstanding is skipped this round (Link::operatorWaiting).
   void operatorRequests();

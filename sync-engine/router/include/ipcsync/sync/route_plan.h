@@ -16,7 +16,6 @@
 #include <cstdint>
 #include <expected>
 #include <map>
-#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -40,9 +39,11 @@ struct Delivery {
   std::string timestampColumn;
   bool snapshot = false;
   std::uint32_t maxRetries = 5;
-  std::set<std::string> origins;  // the source and every instance upstream of it
   // For each origin upstream of the source: the hops its entries take to reach the source.
   std::map<std::string, std::vector<Hop>> upstream;
+
+  // Whether entries from `origin` may travel here: the source's own, and every upstream origin's.
+  bool carriesFrom(const std::string& origin) const { return origin == source || upstream.contains(origin); }
 };
 
 // Unfolds and checks the topology: route names unique (defaults filled in), a source and at
