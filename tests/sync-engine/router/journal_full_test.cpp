@@ -44,7 +44,7 @@ TEST_F(SyncE2eTest, FullJournalHoldsTheSourceBackWithBoundedMemoryAndLosesNothin
   auto crm2 = startHost("crm2", "crm");
   auto sync = startSync(R"([{"name":"pair","from":"crm","to":["crm2"],"tables":["accounts"]}])",
                         R"(,"max_bytes":1048576,"warn_at_percent":50,"group_commit_max":4)");
-  ASSERT_TRUE(eventually([&] { return sourcesConnected(statusPath(), sync->pid()); }, 30s)) << log("sync");
+  ASSERT_TRUE(connected(*sync)) << log("sync");
   int nextId = 1;
   writeAccounts(db("crm"), nextId, 2);
   ASSERT_TRUE(eventually([&] { return query(db("crm2"), "SELECT count(*) FROM accounts") == "16\n"; }, 30s)) << log("sync");
@@ -155,7 +155,7 @@ TEST_F(SyncE2eTest, AChangeSetLargerThanTheWholeJournalHoldsOnlyItsSourceBack) {
   auto sync = startSync(R"([{"name":"one","from":"crm","to":["crm3"],"tables":["accounts"]},
                             {"name":"two","from":"crm2","to":["crm3"],"tables":["accounts"]}])",
                         R"(,"max_bytes":65536,"piece_bytes":16384)");
-  ASSERT_TRUE(eventually([&] { return sourcesConnected(statusPath(), sync->pid()); }, 30s)) << log("sync");
+  ASSERT_TRUE(connected(*sync)) << log("sync");
   // One transaction of about 100 KiB: one change-set the journal can never hold.
   int nextId = 1;
   std::string sql = "BEGIN;";

@@ -20,7 +20,7 @@ TEST_F(SyncE2eTest, ARouteRemovedFromTheTopologyNoLongerHoldsTheJournalBack) {
   auto mining = startHost("mining", "mining");
   auto crm2 = startHost("crm2", "crm");
   auto sync = startSync(kBoth);
-  ASSERT_TRUE(eventually([&] { return sourcesConnected(statusPath(), sync->pid()); }, 30s)) << log("sync");
+  ASSERT_TRUE(connected(*sync)) << log("sync");
   crm2->signalAndWait(SIGKILL);  // to-crm2 falls behind from here on
   exec(db("crm"), "INSERT INTO accounts VALUES(1,'a','north','retail',1);"
                   "INSERT INTO accounts VALUES(2,'b','south','retail',1);");
@@ -38,7 +38,7 @@ TEST_F(SyncE2eTest, ARouteRemovedFromTheTopologyNoLongerHoldsTheJournalBack) {
   crm = startHost("crm", "crm");
   mining = startHost("mining", "mining");
   sync = startSync(kMiningOnly);
-  ASSERT_TRUE(eventually([&] { return sourcesConnected(statusPath(), sync->pid()); }, 30s)) << log("sync");
+  ASSERT_TRUE(connected(*sync)) << log("sync");
   exec(db("crm"), "INSERT INTO accounts VALUES(3,'c','east','retail',1);");
   EXPECT_TRUE(eventually([&] {
     return cursorOf("to-crm2").empty() && cursorOf("to-mining") == head() &&

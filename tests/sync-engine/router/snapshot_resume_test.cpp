@@ -174,7 +174,7 @@ class SnapshotResumeTest : public SyncE2eTest {
 
     restartHosts();
     sync = startSync(kRoutes, kJournal);
-    ASSERT_TRUE(eventually([&] { return sourcesConnected(statusPath(), sync->pid()); }, 60s)) << log("sync");
+    ASSERT_TRUE(connected(*sync)) << log("sync");
     std::this_thread::sleep_for(500ms);  // a little more streaming after the restart
     writer->stop();
     expectExactlyOnce(*sync);
@@ -237,7 +237,7 @@ TEST_F(SnapshotResumeTest, ACrashBeforeTheSnapshotsApplyTakesTheSnapshotAgain) {
 
   restartHosts();
   sync = startSync(kRoutes, kJournal);
-  ASSERT_TRUE(eventually([&] { return sourcesConnected(statusPath(), sync->pid()); }, 60s)) << log("sync");
+  ASSERT_TRUE(connected(*sync)) << log("sync");
   std::this_thread::sleep_for(500ms);
   writer->stop();
   expectExactlyOnce(*sync);
@@ -257,7 +257,7 @@ TEST_F(SnapshotResumeTest, ASnapshotWhoseAnswerNeverCameIsNotTakenAgainOverItsel
   auto sync = startSyncAt("snapshot-apply-unanswered");
   ASSERT_TRUE(eventually([&] { return log("sync").find("snapshot-apply-unanswered: taking") != std::string::npos; },
                          120s)) << log("sync");
-  ASSERT_TRUE(eventually([&] { return sourcesConnected(statusPath(), sync->pid()); }, 60s)) << log("sync");
+  ASSERT_TRUE(connected(*sync)) << log("sync");
   std::this_thread::sleep_for(1500ms);  // past the retry, with the writer still going
   writer->stop();
   expectExactlyOnce(*sync);

@@ -139,6 +139,10 @@ std::unique_ptr<Process> SyncE2eTest::startHost(const std::string& instance, con
   return p;
 }
 
+bool SyncE2eTest::connected(const Process& sync) const {
+  return eventually([&] { return sourcesConnected(statusPath(), sync.pid()); }, std::chrono::seconds(60));
+}
+
 std::unique_ptr<Process> SyncE2eTest::startSync(const std::string& routesJson, const std::string& journalExtra,
                                                 const std::vector<std::string>& extraArgs) {
   const auto file = dir.path() / "topology.json";

@@ -52,6 +52,8 @@ class SyncE2eTest : public ipcsync::test::NamespaceTest {
   // Starts `ipcsync-plugin-host` for `instance` of `plugin` ("crm", "mining") on db(instance)
   // and waits until it is registered.
   std::unique_ptr<Process> startHost(const std::string& instance, const std::string& plugin);
+  // Whether, within 60 s, ipcsync-sync `sync` wrote a sync.json showing every source connected.
+  bool connected(const Process& sync) const;
   // Writes the topology (routes JSON array; the journal goes to journalPath()) and starts ipcsync-sync
   // with `extraArgs` (e.g. {"--apply-timeout-ms", "1000"}). IPCSYNC_TEST_SYNC_BIN, when set, names
   // the ipcsync-sync to run instead of this build's (to run a test against an older build).
