@@ -299,6 +299,19 @@ std::string human(std::size_t size) {
 pid_t g_engine = -1;
 std::string g_runtimeDir;
 
+// Waits until the engine has stopped spinning (it used under 5 % of a core for 10 ms), at most
+// its spin time and two seconds more. The peers are measured next, and a spinning engine takes a
+// core from them: with --spin-us 1000000 a pipe ping-pong then ran with both ends on one core.
+void waitUntilEngineIdle(pid_t engine, std::uint32_t spinUs) {
+  const auto giveUp = std::chrono::steady_clock::now() + std::chrono::microseconds(spinUs) + 2s;
+  for (std::int64_t before = taskCpuNs(engine); std::chrono::steady_clock::now() < giveUp;) {
+    std::this_thread::sleep_for(10ms);
+    const std::int64_t now = taskCpuNs(engine);
+    if (now - before < 500'000) return;
+    before = now;
+  }
+}
+
 void stopEngine() {
   if (g_engine > 0) {
     ::kill(g_engine, SIGTERM);
@@ -397,6 +410,7 @@ int run(int argc, char** argv) {
                   r.medianUs, r.p99Us, r.p999Us, r.msgsPerSec, r.gbPerSec, r.senderNs, r.engineNs, r.receiverNs);
       continue;
     }
+    waitUntilEngineIdle(g_engine, spinUs);
     int p1[2], p2[2];
     results["pipe"] = measure(
         [&](int side) -> std::unique_ptr<Endpoint> {

@@ -655,6 +655,49 @@ TEST_F(MessagingTest, AClientInAnEpollLoopIsWokenByItsDescriptor) {
   EXPECT_EQ(tx.wait(), 0);
 }
 
+// The Dekker handshakes of engineSleeping and ownerSleeping (notification.md), raced in every
+// round: with no spin anywhere, each message of this ping-pong is posted while the engine or its
+// receiver is falling asleep or asleep, and with a 30 s tick only a doorbell can wake them within
+// the 5 s each round trip is given. One lost wake-up fails here.
+TEST_F(MessagingTest, ASleepingEngineMissesNoMessagePostedAsItFallsAsleep) {
+  const auto config = dir.path() / "slow-tick.yaml";
+  std::ofstream(config) << "engine:\n  publish_interval_ms: 30000\n";
+  startEngine({"--config", config.string(), "--spin-us", "0"});
+  constexpr int kRounds = 3000;
+  auto unspun = [&](const std::string& name) {
+    ConnectOptions o = options(name);
+    o.spin = 0us;
+    return o;
+  };
+  Child echo([&] {
+    auto c = Client::connect(unspun("echo"));
+    if (!c) return 1;
+    for (int i = 0; i < kRounds; ++i) {
+      auto m = (*c)->receive(5s);
+      if (!m) return 2;
+      const SessionId from = m->session();
+      (*c)->release(std::move(*m));
+      auto loan = (*c)->loan(8);
+      if (!loan || !(*c)->send(from, *loan)) return 3;
+    }
+    return 0;
+  });
+  auto ping = Client::connect(unspun("ping"));
+  ASSERT_TRUE(ping);
+  ASSERT_TRUE(test::waitFor([&] { return registered("echo"); }, 5s));
+  auto s = (*ping)->openSession("echo", 5s);
+  ASSERT_TRUE(s) << s.error().message();
+  for (int i = 0; i < kRounds; ++i) {
+    auto loan = (*ping)->loan(8);
+    ASSERT_TRUE(loan);
+    ASSERT_TRUE((*ping)->send(*s, *loan));
+    auto reply = (*ping)->receive(5s);
+    ASSERT_TRUE(reply) << "round trip " << i << ": " << reply.error().message() << " (a message waited for no doorbell)";
+    (*ping)->release(std::move(*reply));
+  }
+  EXPECT_EQ(echo.wait(), 0);
+}
+
 TEST_F(MessagingTest, RequestGetsItsReplyAndKeepsWhatArrivedMeanwhile) {
   startEngine();
   Child server([&] {
