@@ -6,6 +6,7 @@
 // starts again the hosts that end (ipcsyncd would).
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <fstream>
@@ -45,6 +46,9 @@ TEST_F(SyncE2eTest, FullJournalHoldsTheSourceBackWithBoundedMemoryAndLosesNothin
   auto sync = startSync(R"([{"name":"pair","from":"crm","to":["crm2"],"tables":["accounts"]}])",
                         R"(,"max_bytes":1048576,"warn_at_percent":50,"group_commit_max":4)");
   ASSERT_TRUE(connected(*sync)) << log("sync");
+  ASSERT_TRUE(eventually([&] { return readJson(statusPath())["journal"].value("disk_free_bytes", 0ull) > 0; }, 10s))
+      << readJson(statusPath()).dump(1);
+  EXPECT_EQ(readJson(statusPath())["journal"]["disk_fills_first"], false);
   int nextId = 1;
   writeAccounts(db("crm"), nextId, 2);
   ASSERT_TRUE(eventually([&] { return query(db("crm2"), "SELECT count(*) FROM accounts") == "16\n"; }, 30s)) << log("sync");
@@ -176,6 +180,35 @@ TEST_F(SyncE2eTest, AChangeSetLargerThanTheWholeJournalHoldsOnlyItsSourceBack) {
     return false;
   }, 10s)) << readJson(statusPath()).dump(1);
   EXPECT_EQ(sync->signalAndWait(SIGTERM), 0) << log("sync");
+}
+
+// What ipcsync-sync itself reports of the disk under the journal (housekeeping, once a second):
+// the free space, and whether the disk would fill before the journal reaches journal.max_bytes,
+// with one warning in the log. (The test above shows the other answer, with a 1 MiB bound.)
+TEST_F(SyncE2eTest, StatusShowsTheDisksFreeSpaceAndWhetherItFillsBeforeTheJournalsBound) {
+  struct statvfs fs {};
+  ASSERT_EQ(::statvfs(dir.path().c_str(), &fs), 0);
+  const std::uint64_t freeNow = std::uint64_t{fs.f_bavail} * fs.f_frsize;
+  const auto nearFree = [&](const nlohmann::json& journal) {
+    const std::uint64_t shown = journal.value("disk_free_bytes", std::uint64_t{0});
+    return shown + (256u << 20) >= freeNow && shown <= freeNow + (256u << 20);  // others write too
+  };
+  auto crm = startHost("crm", "crm");
+  auto crm2 = startHost("crm2", "crm");
+  // A bound a tebibyte above the free space: the disk fills first.
+  const std::uint64_t beyond = freeNow + (1ull << 40);
+  auto sync = startSync(R"([{"name":"pair","from":"crm","to":["crm2"],"tables":["accounts"]}])",
+                        R"(,"max_bytes":)" + std::to_string(beyond));
+  ASSERT_TRUE(connected(*sync)) << log("sync");
+  ASSERT_TRUE(eventually([&] { return readJson(statusPath())["journal"]["disk_fills_first"] == true; }, 10s))
+      << readJson(statusPath()).dump(1) << log("sync");
+  EXPECT_TRUE(nearFree(readJson(statusPath())["journal"])) << "free " << freeNow;
+  std::this_thread::sleep_for(2500ms);  // two more housekeeping rounds: still one warning
+  const std::string text = log("sync");
+  std::size_t warnings = 0;
+  for (auto at = text.find("fills before the bound"); at != std::string::npos; at = text.find("fills before the bound", at + 1))
+    ++warnings;
+  EXPECT_EQ(warnings, 1u) << text;
 }
 
 }  // namespace
