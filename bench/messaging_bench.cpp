@@ -1,7 +1,8 @@
 // Messaging benchmark: one-way latency (ping-pong round trip / 2) and streaming throughput for
 // ipcsync (through the engine) and, in the same run with the same sizes, a pipe, a Unix stream
 // socket and a Boost.Interprocess message_queue; plus memcpy bandwidth as the ceiling of a
-// one-copy design. Every transport runs between two processes.
+// one-copy design. Every transport runs between two processes. The pipe runs three times: where
+// the scheduler puts its ends, and pinned to one CPU and to two (its latency differs tenfold).
 //
 //   build/release/bench/messaging_bench [--quick] [--spin-us N] [--sizes 64,4096,...]
 //                                       [--handover-threshold BYTES]   (default: copy every size)
@@ -330,8 +331,8 @@ pid_t g_engine = -1;
 std::string g_runtimeDir;
 
 // Waits until the engine has stopped spinning (it used under 5 % of a core for 10 ms), at most
-// its spin time and two seconds more. The peers are measured next, and a spinning engine takes a
-// core from them: with --spin-us 1000000 a pipe ping-pong then ran with both ends on one core.
+// its spin time and two seconds more: the peers are measured next, and a spinning engine would
+// take a CPU from them (with --spin-us 1000000 it spins for a second after our last message).
 void waitUntilEngineIdle(pid_t engine, std::uint32_t spinUs) {
   const auto giveUp = std::chrono::steady_clock::now() + std::chrono::microseconds(spinUs) + 2s;
   for (std::int64_t before = taskCpuNs(engine); std::chrono::steady_clock::now() < giveUp;) {
@@ -488,7 +489,13 @@ int run(int argc, char** argv) {
     std::printf("%s (%d ping-pongs, %d streamed)%s\n", human(size).c_str(), iterations, streamed,
                 handedOver ? "; ipcsync hands it over; 'ipcsync' rows read every byte" : "");
     std::printf("  %-22s %10s %10s %10s %14s %9s\n", "", "median us", "p99 us", "p99.9 us", "msgs/s", "GB/s");
-    double bestLatency = 1e18, bestRate = 0, bestPinnedLatency = 1e18, bestPinnedRate = 0;
+    struct Best {
+      double latencyUs = 1e18, rate = 0;
+      void add(const Result& r) {
+        latencyUs = std::min(latencyUs, r.medianUs);
+        rate = std::max(rate, r.msgsPerSec);
+      }
+    } scheduled, withPinned;  // the best peer as the scheduler placed it; and with the pinned pipes
     for (const auto& name : {"ipcsync (received)", "ipcsync", "pipe", "pipe, one CPU", "pipe, two CPUs", "unix socket",
                              "boost message_queue"}) {
       if (!results.contains(name)) continue;
@@ -497,15 +504,14 @@ int run(int argc, char** argv) {
       const std::string n = name;
       if (n.rfind("ipcsync", 0) != 0) {
         std::printf("   latency ours/peer %.2f, throughput ours/peer %.2f", ours.medianUs / r.medianUs, ours.msgsPerSec / r.msgsPerSec);
-        const bool pinnedRow = n.find("CPU") != std::string::npos;
-        (pinnedRow ? bestPinnedLatency : bestLatency) = std::min(pinnedRow ? bestPinnedLatency : bestLatency, r.medianUs);
-        (pinnedRow ? bestPinnedRate : bestRate) = std::max(pinnedRow ? bestPinnedRate : bestRate, r.msgsPerSec);
+        withPinned.add(r);
+        if (n.find("CPU") == std::string::npos) scheduled.add(r);
       }
       std::printf("\n");
     }
     std::printf("  against the best peer: latency %.2fx, throughput %.2fx; with the pinned pipes too: %.2fx, %.2fx\n",
-                ours.medianUs / bestLatency, ours.msgsPerSec / bestRate,
-                ours.medianUs / std::min(bestLatency, bestPinnedLatency), ours.msgsPerSec / std::max(bestRate, bestPinnedRate));
+                ours.medianUs / scheduled.latencyUs, ours.msgsPerSec / scheduled.rate, ours.medianUs / withPinned.latencyUs,
+                ours.msgsPerSec / withPinned.rate);
     std::printf("  cpu ns per streamed message (sender / engine / receiver):");
     for (const auto& name : {"ipcsync", "pipe", "unix socket", "boost message_queue"}) {
       const Result& r = results[name];
