@@ -3,6 +3,7 @@
 // change-set for a subscriber.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <set>
 
 #include "router_impl.h"
@@ -37,6 +38,23 @@ bool Router::Impl::prepareChains(DeliveryState& d) {
   d.transformError.clear();
   d.chainWait.clear();
   return true;
+}
+
+void Router::Impl::describedAnew(const Link& link) {
+  const auto names = [&](const Hop& h) { return h.source == link.instance || h.subscriber == link.instance; };
+  std::size_t rebuilt = 0;
+  for (DeliveryState& d : deliveries) {
+    if (d.plan.source == link.instance || d.plan.subscriber == link.instance) {
+      d.transform.reset();  // prepare() builds it again from both ends' current descriptions
+      d.transformError.clear();
+      ++rebuilt;
+    }
+    for (const auto& [origin, hops] : d.plan.upstream)
+      if (std::ranges::any_of(hops, names) && d.chains.erase(origin) > 0) ++rebuilt;
+  }
+  spdlog::info("plugin host '{}' describes different tables or columns than before (its plugin was upgraded?): {} "
+               "transform(s) and forwarding chain(s) that name it are built again from the new description",
+               link.instance, rebuilt);
 }
 
 std::vector<std::string> Router::Impl::readTables(const DeliveryState& d) const {

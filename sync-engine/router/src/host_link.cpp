@@ -97,8 +97,10 @@ bool Router::Impl::connect(Link& link) {
     lose(link, "unusable Description");
     return false;
   }
+  const bool changed = link.described && *schemas != link.schemas;
   link.schemas = std::move(*schemas);
   link.described = true;
+  if (changed) describedAnew(link);
   auto through = journal->journaledThrough(link.instance);
   if (!through) {
     spdlog::error("journal: {}", through.error().message);

@@ -172,6 +172,9 @@ struct Router::Impl {
   // host_link.cpp
   void connectHosts();
   bool connect(Link& link);
+  // A host that describes different tables than before (its plugin was upgraded in place): the
+  // transforms and forwarding chains that were shaped by its old description are built again.
+  void describedAnew(const Link& link);
   void lose(Link& link, const std::string& why);
   void unanswered(Link& link, const std::string& what);  // backs its next connection attempt off
   // A request to the host and its reply. Meanwhile everything else that arrives is dispatched

@@ -127,7 +127,8 @@ bool eventually(const std::function<bool()>& predicate, std::chrono::millisecond
 void SyncE2eTest::SetUp() { startEngine("sync"); }
 
 std::unique_ptr<Process> SyncE2eTest::startHost(const std::string& instance, const std::string& plugin) {
-  const std::string pluginPath = std::string(IPCSYNC_PLUGINS_DIR) + "/" + plugin + ".so";
+  const std::string pluginPath =
+      plugin.find('/') != std::string::npos ? plugin : std::string(IPCSYNC_PLUGINS_DIR) + "/" + plugin + ".so";
   auto p = std::make_unique<Process>(
       std::vector<std::string>{IPCSYNC_PLUGIN_HOST_BIN, "--plugin", pluginPath, "--instance", instance, "--namespace", ns,
                                "--runtime-dir", dir.path().string(), "--data-dir", (dir.path() / (instance + "-data")).string(),

@@ -49,8 +49,8 @@ class SyncE2eTest : public ipcsync::test::NamespaceTest {
   std::filesystem::path logOf(const std::string& name) const { return dir.path() / (name + ".log"); }
   std::filesystem::path journalPath() const { return dir.path() / "journal.db"; }
   std::filesystem::path statusPath() const { return dir.path() / ns / "sync.json"; }
-  // Starts `ipcsync-plugin-host` for `instance` of `plugin` ("crm", "mining") on db(instance)
-  // and waits until it is registered.
+  // Starts `ipcsync-plugin-host` for `instance` of `plugin` ("crm", "mining", or a path to a
+  // plugin built elsewhere) on db(instance) and waits until it is registered.
   std::unique_ptr<Process> startHost(const std::string& instance, const std::string& plugin);
   // Whether, within 60 s, ipcsync-sync `sync` wrote a sync.json showing every source connected.
   bool connected(const Process& sync) const;

@@ -23,6 +23,7 @@ struct TableSchema {
 
   // The position of `column`, or -1.
   int columnIndex(const std::string& column) const;
+  bool operator==(const TableSchema&) const = default;
 };
 
 using SchemaMap = std::map<std::string, TableSchema, std::less<>>;
