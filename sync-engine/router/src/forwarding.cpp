@@ -45,9 +45,9 @@ void Router::Impl::describedAnew(const Link& link) {
   std::size_t rebuilt = 0;
   for (DeliveryState& d : deliveries) {
     if (d.plan.source == link.instance || d.plan.subscriber == link.instance) {
+      rebuilt += d.transform.has_value();
       d.transform.reset();  // prepare() builds it again from both ends' current descriptions
       d.transformError.clear();
-      ++rebuilt;
     }
     for (const auto& [origin, hops] : d.plan.upstream)
       if (std::ranges::any_of(hops, names) && d.chains.erase(origin) > 0) ++rebuilt;
