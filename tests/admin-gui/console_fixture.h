@@ -11,7 +11,9 @@
 #include <QElapsedTimer>
 #include <QThread>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -76,15 +78,37 @@ class Gate {
   int m_fd[2] = {-1, -1};
 };
 
+// Registers a child as `o.name`. The children below exist to be registered, so they wait up to
+// 30 s (a forked debug or sanitizer build on a loaded CI machine can miss the default 2 s) and,
+// when they cannot, say why on stderr, which the test's output keeps.
+inline std::unique_ptr<Client> registerChild(ConnectOptions o) {
+  o.timeout = std::max(o.timeout, std::chrono::milliseconds(30'000));
+  auto c = Client::connect(o);
+  if (c) return std::move(*c);
+  std::fprintf(stderr, "child '%s' (pid %d) could not register: %s\n", o.name.c_str(), static_cast<int>(::getpid()),
+               c.error().message().c_str());
+  return nullptr;
+}
+
+// For a failure message: which of `children` have ended, with their exit codes (reaping them).
+inline std::string endedChildren(std::vector<Child>& children) {
+  std::string out;
+  for (auto& c : children) {
+    const pid_t pid = c.pid();
+    if (auto code = c.poll()) out += " pid " + std::to_string(pid) + " exited " + std::to_string(*code) + ";";
+  }
+  return out.empty() ? "every child is still running" : "ended:" + out;
+}
+
 // A child registered as `name` that accepts sessions and receives and releases everything.
 inline Child receiverChild(const ConnectOptions& o) {
   return Child([o] {
-    auto c = Client::connect(o);
+    auto c = registerChild(o);
     if (!c) return 10;
     for (;;) {
-      auto m = (*c)->receive(std::chrono::milliseconds(200));
-      if (m) (*c)->release(std::move(*m));
-      else if (!(*c)->engineAlive()) return 11;
+      auto m = c->receive(std::chrono::milliseconds(200));
+      if (m) c->release(std::move(*m));
+      else if (!c->engineAlive()) return 11;
     }
   });
 }
@@ -93,20 +117,20 @@ inline Child receiverChild(const ConnectOptions& o) {
 // to `peer` (opening the session the first time), then keeps its registration.
 inline Child senderChild(const ConnectOptions& o, const std::string& peer, const Gate& gate, int count, std::uint64_t bytes) {
   return Child([o, peer, &gate, count, bytes] {
-    auto c = Client::connect(o);
+    auto c = registerChild(o);
     if (!c) return 10;
     std::optional<SessionId> session;
     for (;;) {
       if (!gate.next(-1)) return 0;
       if (!session) {
-        auto s = (*c)->openSession(peer);
+        auto s = c->openSession(peer);
         if (!s) return 12;
         session = *s;
       }
       for (int i = 0; i < count; ++i) {
-        auto loan = (*c)->loan(bytes, std::chrono::milliseconds(1000));
+        auto loan = c->loan(bytes, std::chrono::milliseconds(1000));
         if (!loan) return 13;
-        if (!(*c)->send(*session, *loan)) return 14;
+        if (!c->send(*session, *loan)) return 14;
       }
     }
   });
@@ -116,13 +140,13 @@ inline Child senderChild(const ConnectOptions& o, const std::string& peer, const
 // `bytes` more and keeps them.
 inline Child allocatorChild(const ConnectOptions& o, const Gate& gate, int pieces, std::uint64_t bytes) {
   return Child([o, &gate, pieces, bytes] {
-    auto c = Client::connect(o);
+    auto c = registerChild(o);
     if (!c) return 10;
     std::vector<Allocation> held;
     for (;;) {
       if (!gate.next(-1)) return 0;
       for (int i = 0; i < pieces; ++i) {
-        auto a = (*c)->allocate(bytes);
+        auto a = c->allocate(bytes);
         if (!a) return 13;
         held.push_back(*a);
       }
@@ -137,16 +161,16 @@ namespace ipcsync::test {
 // A child registered as `name` that sends `perSecond` messages of `bytes` to `peer` until killed.
 inline Child streamerChild(const ConnectOptions& o, const std::string& peer, int perSecond, std::uint64_t bytes) {
   return Child([o, peer, perSecond, bytes] {
-    auto c = Client::connect(o);
+    auto c = registerChild(o);
     if (!c) return 10;
-    auto s = (*c)->openSession(peer);
+    auto s = c->openSession(peer);
     if (!s) return 12;
     const auto gap = std::chrono::microseconds(1'000'000 / std::max(1, perSecond));
     for (auto next = std::chrono::steady_clock::now();; next += gap) {
       std::this_thread::sleep_until(next);
-      auto loan = (*c)->loan(bytes, std::chrono::milliseconds(1000));
+      auto loan = c->loan(bytes, std::chrono::milliseconds(1000));
       if (!loan) return 13;
-      if (!(*c)->send(*s, *loan)) return 14;
+      if (!c->send(*s, *loan)) return 14;
     }
   });
 }
@@ -156,13 +180,13 @@ inline Child streamerChild(const ConnectOptions& o, const std::string& peer, int
 inline Child publisherChild(const ConnectOptions& o, const std::string& topic, std::uint32_t depth, int count,
                             std::uint64_t bytes) {
   return Child([o, topic, depth, count, bytes] {
-    auto c = Client::connect(o);
+    auto c = registerChild(o);
     if (!c) return 10;
-    auto t = (*c)->advertise(topic, depth);
+    auto t = c->advertise(topic, depth);
     if (!t) return 12;
     for (int i = 0; i < count; ++i) {
-      auto loan = (*c)->loan(bytes, std::chrono::milliseconds(1000));
-      if (!loan || !(*c)->send(*t, *loan)) return 13;
+      auto loan = c->loan(bytes, std::chrono::milliseconds(1000));
+      if (!loan || !c->send(*t, *loan)) return 13;
     }
     for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
   });

@@ -92,7 +92,8 @@ TEST_F(LiveRegistryTest, ManyClientsComingAndGoingAreDiffedIntoInsertsAndRemoves
   std::vector<test::Child> children;
   for (int round = 0; round < 3; ++round) {
     for (int i = 0; i < 4; ++i) children.push_back(test::receiverChild(options("c" + std::to_string(round) + "-" + std::to_string(i))));
-    ASSERT_TRUE(test::spinUntil([&] { return model.rowCount() == 4; }, 20s)) << model.rowCount();
+    ASSERT_TRUE(test::spinUntil([&] { return model.rowCount() == 4; }, 40s))
+        << model.rowCount() << " rows; " << test::endedChildren(children) << "\nengine log:\n" << engine->log();
     for (auto& c : children) c.kill(SIGKILL);
     children.clear();
     ASSERT_TRUE(test::spinUntil([&] { return model.rowCount() == 0; }, 20s)) << model.rowCount();
@@ -105,7 +106,8 @@ TEST_F(LiveRegistryTest, ManyClientsComingAndGoingAreDiffedIntoInsertsAndRemoves
 TEST_F(LiveRegistryTest, ATypicalReadTakesUnderAMillisecondAndNoneHoldsTheWindowLong) {
   std::vector<test::Child> children;
   for (int i = 0; i < 8; ++i) children.push_back(test::receiverChild(options("r" + std::to_string(i))));
-  ASSERT_TRUE(test::spinUntil([&] { return model.rowCount() == 8; }, 20s)) << model.rowCount();  // 8 forks under ASan on a busy machine
+  ASSERT_TRUE(test::spinUntil([&] { return model.rowCount() == 8; }, 40s))  // 8 forks under ASan on a busy machine
+      << model.rowCount() << " rows; " << test::endedChildren(children) << "\nengine log:\n" << engine->log();
   std::vector<std::uint64_t> costs;
   for (int i = 0; i < 51; ++i) {  // reads run on the poller's reader thread: wait for each snapshot
     const std::uint64_t before = poller->snapshots();
