@@ -36,9 +36,9 @@ TEST_F(MemoryViewTest, TheArenaMapAndFiguresFollowAClientThatAllocates) {
   auto grower = test::allocatorChild(options("grower"), gate, 4, 64 * 1024);  // one arena per command
   ASSERT_TRUE(test::spinUntil([&] { return window.registrations()->rowCount() == 1; }, 10s));
   const ArenaMapWidget& map = *window.memoryPanel()->arenaMap();
-  ASSERT_TRUE(test::spinUntil([&] { return map.cells().size() == 16; }, 2s)) << "the only row is selected by itself";
+  ASSERT_TRUE(test::spinUntil([&] { return map.cells().size() == 16; }, 10s)) << "the only row is selected by itself";
   // The row shows from the moment the slot is taken; its block's first arena a refresh later.
-  ASSERT_TRUE(test::spinUntil([&] { return activeArenas(map) == 1; }, 2s)) << activeArenas(map) << " active";
+  ASSERT_TRUE(test::spinUntil([&] { return activeArenas(map) == 1; }, 10s)) << activeArenas(map) << " active";
   EXPECT_EQ(fullArenas(map), 0);
   EXPECT_EQ(window.memoryPanel()->figure("Allocations"), "0");
   EXPECT_EQ(window.memoryPanel()->ordersModel()->rowCount(), 13);  // 64 B .. 256 KiB
@@ -46,10 +46,10 @@ TEST_F(MemoryViewTest, TheArenaMapAndFiguresFollowAClientThatAllocates) {
   test::ModelSignals orders(window.memoryPanel()->ordersModel());
   for (int step = 1; step <= 3; ++step) {
     gate.send();
-    ASSERT_TRUE(test::spinUntil([&] { return fullArenas(map) == step; }, 3s))
+    ASSERT_TRUE(test::spinUntil([&] { return fullArenas(map) == step; }, 10s))
         << "step " << step << ": " << fullArenas(map) << " full, " << activeArenas(map) << " active";
     EXPECT_GE(activeArenas(map), step);
-    EXPECT_TRUE(test::spinUntil([&] { return window.memoryPanel()->figure("Allocations") == QString::number(step * 4); }, 2s))
+    EXPECT_TRUE(test::spinUntil([&] { return window.memoryPanel()->figure("Allocations") == QString::number(step * 4); }, 10s))
         << window.memoryPanel()->figure("Allocations").toStdString();
   }
   EXPECT_TRUE(window.memoryPanel()->figure("In use").startsWith("768.0 KiB")) << window.memoryPanel()->figure("In use").toStdString();
