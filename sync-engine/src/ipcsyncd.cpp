@@ -31,7 +31,7 @@ std::expected<ipcsync::DaemonConfig, std::string> loadAndCheck(const std::string
   std::string all;
   for (const auto& e : report.errors) all += (all.empty() ? "" : "\n") + e;
   return std::unexpected(all + "\n" + file + ": invalid topology (" + std::to_string(report.errors.size()) +
-                         " errors); check it with 'ipcsync validate " + file + "'");
+                         (report.errors.size() == 1 ? " error" : " errors") + "); check it with 'ipcsync validate " + file + "'");
 }
 
 std::uint32_t shiftOf(const std::string& option, const std::string& text) {

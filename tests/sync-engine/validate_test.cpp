@@ -104,8 +104,68 @@ TEST_F(ValidateTest, TheDaemonRefusesToStartOnAnInvalidTopologyWithExitCodeTwo) 
   EXPECT_EQ(code, 2) << out;
   EXPECT_NE(out.find(at(11, 14) + "route 'crm-to-mining': table 'interactions' is not accepted by 'mining'"), std::string::npos)
       << out;
-  EXPECT_NE(out.find("invalid topology (1 errors)"), std::string::npos) << out;
+  EXPECT_NE(out.find("invalid topology (1 error); check it with"), std::string::npos) << out;
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "state" / "crm")) << "a plugin host was started";
+}
+
+// Two ways from one origin to one subscriber (a diamond) would deliver each change twice, and the
+// copies, under two cursors, can arrive out of order: refused, naming both ways and what to do.
+TEST_F(ValidateTest, TwoWaysThatCarryOneTableToOneSubscriberAreRefusedNamingBoth) {
+  const auto [code, out] = validate(
+      "routes:\n"
+      "  - {name: replicas, from: crm, to: crm2, bidirectional: true}\n"
+      "  - {name: crm-to-mining, from: crm, to: mining}\n"
+      "  - {name: crm2-to-mining, from: crm2, to: mining}\n");
+  EXPECT_EQ(code, 2) << out;
+  const std::string fix = ". The copies travel apart, so an older one could overwrite a newer row; keep one way: leave these "
+                          "tables out of one of these routes, or remove one";
+  EXPECT_NE(out.find(at(11, 5) + "route 'crm2-to-mining': 'mining' would receive each change 'crm' makes to accounts, orders "
+                                 "twice: by route 'crm-to-mining' (crm → mining) and by route 'crm2-to-mining' (crm → crm2 → "
+                                 "mining)" + fix),
+            std::string::npos)
+      << out;
+  // And crm2's changes, which reach mining through crm by the replicas' reverse direction.
+  EXPECT_NE(out.find("'mining' would receive each change 'crm2' makes to accounts, orders twice: by route 'crm-to-mining' "
+                     "(crm2 → crm → mining) and by route 'crm2-to-mining' (crm2 → mining)"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("invalid (2 errors)"), std::string::npos) << out;
+}
+
+TEST_F(ValidateTest, TwoRoutesThatBothCarryATableFromOneSourceToOneTargetAreRefused) {
+  const auto [code, out] = validate(
+      "routes:\n  - {name: a, from: crm, to: mining, tables: [accounts]}\n"
+      "  - {name: b, from: crm, to: mining, tables: [accounts, orders]}\n");
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find(at(10, 5) + "route 'b': 'mining' would receive each change 'crm' makes to accounts twice: by route 'a' "
+                                 "(crm → mining) and by route 'b' (crm → mining)"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(out.find("orders twice"), std::string::npos) << out;
+}
+
+// A row filter on one way does not make the other's copies harmless: the rows it lets through
+// still arrive twice.
+TEST_F(ValidateTest, AFilteredWayBesideAWholeOneIsStillTwoWays) {
+  const auto [code, out] = validate(
+      "routes:\n  - {name: ab, from: crm, to: crm2}\n  - {name: bm, from: crm2, to: mining}\n"
+      "  - {name: am, from: crm, to: mining, tables: [{name: orders, filter: \"quantity > 5\"}]}\n");
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("route 'am': 'mining' would receive each change 'crm' makes to orders twice: by route 'bm' (crm → crm2 → "
+                     "mining) and by route 'am' (crm → mining)"),
+            std::string::npos)
+      << out;
+}
+
+// The same shape is fine when the ways carry different tables: each change has one way.
+TEST_F(ValidateTest, ADiamondWhoseWaysCarryDifferentTablesIsValid) {
+  const auto [code, out] = validate(
+      "routes:\n"
+      "  - {name: replicas, from: crm, to: crm2, bidirectional: true}\n"
+      "  - {name: crm-to-mining, from: crm, to: mining, tables: [accounts]}\n"
+      "  - {name: crm2-to-mining, from: crm2, to: mining, tables: [orders]}\n");
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_EQ(out, file().string() + ": ok (3 plugins, 3 routes)\n");
 }
 
 }  // namespace

@@ -8,8 +8,10 @@
 // the timestamp column and the row filter's columns exist in the table's schema (read by
 // running the plugin's schema_sql in a private in-memory SQLite database and asking
 // `PRAGMA table_info`); no primary-key column is excluded; a row filter compiles as one SQL
-// expression over the table's columns. Loading (loadDaemonConfig) has already refused unknown
-// instances, a route to its own source and duplicate names. No state; thread-compatible.
+// expression over the table's columns. Across routes: no two ways carry one table of one origin
+// to one subscriber (each change would arrive twice, out of order). Loading (loadDaemonConfig)
+// has already refused unknown instances, a route to its own source and duplicate names. No
+// state; thread-compatible.
 #pragma once
 
 #include <expected>
