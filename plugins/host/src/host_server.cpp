@@ -16,8 +16,8 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-// How long snapshot pieces, conflicts and replies may wait for room: the sync engine is waiting
-// for the answer they precede, so it is reading.
+// How long snapshot pieces and conflicts may wait for room (the sync engine is waiting for the
+// answer they precede, so it is reading), and each round of a reply's wait (answer()).
 constexpr auto kBlockingSendTimeout = 5000ms;
 
 // Wake-ups in a row after which a wake descriptor that stays readable is ignored until the next
@@ -113,15 +113,34 @@ void HostServer::answer(const Message& to, wire::Kind kind, const T& body) {
     if (sendFrame(kind, body, true, error) != IPCSYNC_OK) spdlog::warn("cannot answer the sync engine: {}", error);
     return;
   }
-  auto loan = m_client.loan(wire::encodedSize(kind, body), kBlockingSendTimeout);
-  if (!loan) {
-    spdlog::error("cannot reply {} to the sync engine: {}", wire::name(kind), loan.error().message());
-    return;
-  }
-  wire::encodeInto(loan->bytes(), kind, body);
-  if (auto sent = m_client.reply(to, *loan, kBlockingSendTimeout); !sent) {
-    m_client.abandon(std::move(*loan));
-    spdlog::error("cannot reply {} to the sync engine: {}", wire::name(kind), sent.error().message());
+  // The sync engine waits for this answer (an Apply's would otherwise stay outstanding, its route
+  // stalled until the session ends), so room for it is waited for as long as the session lasts:
+  // the engine may be busy for longer than the send timeout (a long snapshot elsewhere). Only the
+  // session ending, the engine going or a stop request gives it up.
+  const auto transient = [](Errc code) {
+    return code == Errc::Timeout || code == Errc::WouldBlock || code == Errc::OutOfMemory || code == Errc::LockTimeout;
+  };
+  const auto since = Clock::now();
+  for (;;) {
+    auto loan = m_client.loan(wire::encodedSize(kind, body), kBlockingSendTimeout);
+    std::optional<Error> failed;
+    if (!loan) {
+      failed = loan.error();
+    } else {
+      wire::encodeInto(loan->bytes(), kind, body);
+      auto sent = m_client.reply(to, *loan, kBlockingSendTimeout);
+      if (sent) return;
+      m_client.abandon(std::move(*loan));
+      failed = sent.error();
+    }
+    if (!transient(failed->code) || (m_stopRequested && *m_stopRequested)) {
+      spdlog::error("cannot reply {} to the sync engine: {}", wire::name(kind), failed->message());
+      return;
+    }
+    spdlog::warn("the sync engine has not taken the answer to its request ({}) for {} s: {}; still waiting (it resumes "
+                 "when the sync engine reads again, or ends with its session)",
+                 wire::name(kind), std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - since).count(),
+                 failed->message());
   }
 }
 
@@ -297,6 +316,7 @@ bool HostServer::wakeStillReadable() {
 }
 
 int HostServer::run(const volatile std::sig_atomic_t& stopRequested) {
+  m_stopRequested = &stopRequested;
   auto nextPoll = Clock::now();
   // The plugin's wake descriptor (set_wake_fd) was readable: poll now, not at nextPoll.
   bool woken = false;

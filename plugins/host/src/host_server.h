@@ -61,6 +61,7 @@ class HostServer final : public HostSink {
   std::chrono::milliseconds m_pollInterval;
   std::unique_ptr<PluginInstance> m_instance;
   std::optional<SessionId> m_session;  // the sync engine's session, once it spoke
+  const volatile std::sig_atomic_t* m_stopRequested = nullptr;  // run()'s, for answers that wait
   std::string m_lastPollError;
   std::chrono::steady_clock::time_point m_lastPollErrorLogged{};
   std::uint64_t m_polls = 0;      // poll() calls

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include <ipcsync/plugin.h>
 
@@ -181,6 +183,52 @@ TEST_F(HostProcessTest, MalformedFramesGetAnErrorReplyAndTheHostKeepsServing) {
   auto applied = sync->request(w::Kind::Apply, applyEnvelope("r", 1, bytesOf("ok")));
   ASSERT_TRUE(applied);
   EXPECT_EQ(kindOf(*applied), w::Kind::ApplyResult) << failureOf(*applied);
+  EXPECT_FALSE(host->poll().has_value());
+}
+
+// The sync engine busy for longer than a host's 5 s send timeout (a long snapshot elsewhere) used
+// to cost the answer the host was sending then: it was logged ("cannot reply") and dropped, and
+// the route waited for it until the session ended. Here the sync side sends requests and reads
+// nothing for 8 s, so the answers fill its ring, then the host's: every answer must still arrive.
+TEST_F(HostProcessTest, AnAnswerTheSyncEngineCannotTakeForLongerThanTheSendTimeoutStillArrives) {
+  startEngine("hbusy");
+  auto host = startHost("e5");
+  auto sync = SyncSide::open(ns, dir.path(), "plugin.e5");
+  ASSERT_TRUE(sync) << sync.error();
+  ASSERT_EQ(kindOf(*sync->request(w::Kind::Start, w::Start{0})), w::Kind::Ok);
+
+  // Two rings of answers (the sync side's and the host's) and some more.
+  const auto frame = w::encode(w::Kind::LastApplied, w::LastAppliedRequest{"r"});
+  std::uint32_t sent = 0;
+  for (std::uint32_t correlation = 1; correlation <= 3 * kRingCapacity; ++correlation) {
+    auto loan = sync->client().loan(frame.size(), 1s);
+    ASSERT_TRUE(loan) << loan.error().message();
+    std::memcpy(loan->bytes().data(), frame.data(), frame.size());
+    auto ok = sync->client().send(sync->session(), *loan, 200ms, correlation);
+    if (!ok) {  // the host stopped reading: it is waiting for room for an answer
+      ASSERT_EQ(ok.error().code, Errc::Timeout) << ok.error().message();
+      sync->client().abandon(std::move(*loan));
+      break;
+    }
+    ++sent;
+  }
+  ASSERT_GT(sent, 2 * kRingCapacity) << "the answers did not fill both rings";
+  std::this_thread::sleep_for(8s);
+
+  std::vector<bool> answered(sent + 1, false);
+  std::uint32_t received = 0;
+  while (received < sent) {
+    auto m = sync->client().receive(10s);
+    ASSERT_TRUE(m) << received << " of " << sent << " answers: " << m.error().message() << "\n" << host->log();
+    const std::uint32_t c = m->correlation();
+    ASSERT_TRUE(c >= 1 && c <= sent && !answered[c]) << "correlation " << c;
+    answered[c] = true;
+    EXPECT_EQ(kindOf(std::vector<std::byte>(m->bytes().begin(), m->bytes().end())), w::Kind::Sequence);
+    sync->client().release(std::move(*m));
+    ++received;
+  }
+  EXPECT_THAT(host->log(), ::testing::Not(HasSubstr("cannot reply")));
+  EXPECT_THAT(host->log(), HasSubstr("has not taken the answer"));
   EXPECT_FALSE(host->poll().has_value());
 }
 
