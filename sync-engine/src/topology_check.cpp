@@ -5,9 +5,6 @@
 #include <algorithm>
 #include <map>
 #include <memory>
-#include <optional>
-#include <set>
-#include <tuple>
 
 #include "ipcsync/sync/route_plan.h"
 
@@ -167,92 +164,43 @@ class Checker {
 };
 
 
-// Two ways that carry the same table of one origin to one subscriber: a diamond, such as
-// crm → crm2 → mining beside crm → mining. The router would deliver each change twice, under two
-// cursors that lag differently, so an older copy could overwrite a newer row. Mirrors what the
-// router carries (route_plan.h, forward_chain.h): a delivery carries its source's own tables by its
-// rules (none: what the source produces and the subscriber accepts), and each upstream origin's
-// along the one path its plan names, a hop without rules passing every table as it is.
+// Two ways that carry one table of one origin to one subscriber (route_plan.h, duplicateWays):
+// each change would arrive twice. One error per subscriber, origin and set of ways, at the
+// location of the last way's route.
 void duplicateWays(const DaemonConfig& config, const std::map<std::string, PluginDescription>& described,
                    std::vector<std::string>& errors) {
   auto plan = sync::planDeliveries(config.topology);
-  if (!plan) return;  // loading refuses what planning does; ipcsync-sync would say it again
-  const auto find = [&](const std::string& instance) -> const PluginDescription* {
-    auto it = described.find(instance);
-    return it == described.end() ? nullptr : &it->second;
-  };
-  // Where `table` (as the step's source names it) arrives, or nothing when the step drops it.
-  const auto step = [](const std::vector<TableRule>& rules, const std::string& table) -> std::optional<std::string> {
-    for (const auto& r : rules)
-      if (r.table == table) return r.renameTo.empty() ? r.table : r.renameTo;
-    return std::nullopt;
-  };
-  struct Way {
-    std::size_t delivery;
-    std::string path;  // "crm → crm2 → mining"
-  };
-  std::map<std::tuple<std::string, std::string, std::string>, std::vector<Way>> ways;  // (subscriber, origin, table)
-  for (std::size_t i = 0; i < plan->size(); ++i) {
-    const sync::Delivery& d = (*plan)[i];
-    const PluginDescription* source = find(d.source);
-    const PluginDescription* subscriber = find(d.subscriber);
-    if (!source || !subscriber) continue;  // already reported: it could not be described
-    std::map<std::string, const std::vector<sync::Hop>*> origins{{d.source, nullptr}};
-    for (const auto& [origin, hops] : d.upstream) origins.emplace(origin, &hops);
-    for (const auto& [origin, hops] : origins) {
-      const PluginDescription* o = find(origin);
-      if (!o) continue;
-      std::string path = origin;
-      if (hops)
-        for (const auto& h : *hops) path += " → " + h.subscriber;
-      path += " → " + d.subscriber;
-      for (const auto& t : o->tables) {
-        if (!t.produces) continue;
-        std::optional<std::string> at = t.name;
-        if (hops)
-          for (const auto& h : *hops)
-            if (at && !h.rules.empty()) at = step(h.rules, *at);
-        if (!at) continue;
-        if (!d.rules.empty()) {
-          if (!step(d.rules, *at)) continue;
-        } else if (const PluginTable *p = source->table(*at), *a = subscriber->table(*at); !p || !p->produces || !a || !a->accepts) {
-          continue;
-        }
-        ways[{d.subscriber, origin, t.name}].push_back(Way{i, path});
-      }
-    }
+  if (!plan) {
+    errors.push_back(plan.error());
+    return;
   }
-  // One error per subscriber, origin and set of ways, naming every table they share.
-  std::map<std::tuple<std::string, std::string, std::vector<std::size_t>>, std::pair<std::vector<Way>, std::vector<std::string>>> twice;
-  for (const auto& [key, found] : ways) {
-    if (found.size() < 2) continue;
-    std::vector<std::size_t> deliveries;
-    for (const auto& w : found) deliveries.push_back(w.delivery);
-    auto& [w, tables] = twice[{std::get<0>(key), std::get<1>(key), deliveries}];
-    w = found;
-    tables.push_back(std::get<2>(key));
-  }
+  sync::TablesOf tables;
+  for (const auto& [instance, d] : described)
+    for (const auto& t : d.tables) tables[instance][t.name] = sync::TableRoles{t.produces, t.accepts};
+  // Route names are [a-z0-9_-] (loading), so ".reverse." only ends a reverse delivery's name.
   const auto route = [&](const sync::Delivery& d) -> const RouteConfig* {
     const std::string name = d.route.substr(0, d.route.find(".reverse."));
     for (const auto& r : config.topology.routes)
       if (r.name == name) return &r;
     return nullptr;
   };
-  for (const auto& [key, found] : twice) {
-    const auto& [subscriber, origin, deliveries] = key;
-    const auto& [list, tables] = found;
-    std::string text;
-    for (const auto& w : list) {
-      const sync::Delivery& d = (*plan)[w.delivery];
+  for (const auto& dup : sync::duplicateWays(*plan, tables)) {
+    std::string ways;
+    for (std::size_t i = 0; i < dup.deliveries.size(); ++i) {
+      const sync::Delivery& d = (*plan)[dup.deliveries[i]];
       const RouteConfig* r = route(d);
-      text += std::string(text.empty() ? "" : " and ") + "by route '" + (r ? r->name : d.route) + "'" +
-              (r && d.source != r->from ? " back from '" + d.source + "'" : "") + " (" + w.path + ")";
+      std::string path;
+      for (const auto& at : dup.paths[i]) path += (path.empty() ? "" : " → ") + at;
+      ways += std::string(ways.empty() ? "" : " and ") + "by route '" + (r ? r->name : d.route) + "'" +
+              (r && d.source != r->from ? " back from '" + d.source + "'" : "") + " (" + path + ")";
     }
-    const RouteConfig* last = route((*plan)[list.back().delivery]);
-    errors.push_back((last ? last->where + ": route '" + last->name + "': " : std::string()) + "'" + subscriber +
-                     "' would receive each change '" + origin + "' makes to " + joined(tables) + " twice: " + text +
+    const RouteConfig* last = route((*plan)[dup.deliveries.back()]);
+    const bool many = dup.tables.size() > 1;
+    errors.push_back((last ? last->where + ": route '" + last->name + "': " : std::string()) + "'" + dup.subscriber +
+                     "' would receive each change '" + dup.origin + "' makes to table" + (many ? "s " : " ") +
+                     joined(dup.tables) + " twice: " + ways +
                      ". The copies travel apart, so an older one could overwrite a newer row; keep one way: leave " +
-                     (tables.size() > 1 ? "these tables" : "the table") + " out of one of these routes, or remove one");
+                     (many ? "these tables" : "the table") + " out of one of the routes on these ways, or remove one");
   }
 }
 

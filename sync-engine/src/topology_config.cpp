@@ -143,7 +143,7 @@ RouteConfig route(const Ctx& c, const YAML::Node& n, const std::vector<std::stri
                       "' resolves conflicts by last_writer_wins but has no 'timestamp_column'; expected "
                       "timestamp_column: the column that holds each row's last change time (e.g. updated_at)"}};
   if (auto v = n["snapshot"]) r.snapshot = boolean(c, v, "snapshot");
-  if (auto v = n["max_retries"]) r.maxRetries = static_cast<std::uint32_t>(integer(c, v, "max_retries", 0, 1000));
+  if (auto v = n["max_retries"]) r.maxRetries = static_cast<std::uint32_t>(integer(c, v, "max_retries", 1, 1000));
   return r;
 }
 

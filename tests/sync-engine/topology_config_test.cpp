@@ -200,7 +200,11 @@ TEST_F(TopologyConfigTest, BadScalarsAreRefusedWithWhatWasExpected) {
                 .find(at(6, 39) + "'snapshot' is 'maybe'; expected true or false"),
             std::string::npos);
   EXPECT_NE(errorOf("routes:\n  - {from: crm, to: mining, max_retries: -1}\n")
-                .find(at(6, 42) + "'max_retries' is '-1'; expected a whole number from 0 to 1000"),
+                .find(at(6, 42) + "'max_retries' is '-1'; expected a whole number from 1 to 1000"),
+            std::string::npos);
+  // 0 would dead-letter a change-set before its first attempt; the sync engine refused it at start.
+  EXPECT_NE(errorOf("routes:\n  - {from: crm, to: mining, max_retries: 0}\n")
+                .find(at(6, 42) + "'max_retries' is '0'; expected a whole number from 1 to 1000"),
             std::string::npos);
   EXPECT_NE(errorOf("journal:\n  durability: always\n").find(at(6, 15) + "'durability' is 'always'; expected full, normal or off"),
             std::string::npos);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <tuple>
 
 namespace ipcsync::sync {
 
@@ -109,6 +110,79 @@ std::vector<std::string> appliedProvenance(const Delivery& d, const JournalEntry
   std::vector<std::string> out = e.provenance;
   if (out.empty() || out.front() != e.origin) out.insert(out.begin(), e.origin);
   if (std::find(out.begin(), out.end(), d.source) == out.end()) out.push_back(d.source);
+  return out;
+}
+
+namespace {
+
+// Where `table` (as a step's source names it) arrives under rules that name tables, or nothing
+// when they leave it out.
+std::optional<std::string> arrivesAs(std::span<const TableRule> rules, const std::string& table) {
+  for (const auto& r : rules)
+    if (r.table == table) return r.renameTo.empty() ? r.table : r.renameTo;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::vector<DuplicateWay> duplicateWays(std::span<const Delivery> plan, const TablesOf& tables) {
+  const auto roles = [&](const std::string& instance, const std::string& table) -> TableRoles {
+    auto i = tables.find(instance);
+    if (i == tables.end()) return {};
+    auto t = i->second.find(table);
+    return t == i->second.end() ? TableRoles{} : t->second;
+  };
+  struct Way {
+    std::size_t delivery;
+    std::vector<std::string> path;
+  };
+  // (subscriber, origin, the name it arrives under) -> (the origin's name, the ways)
+  std::map<std::tuple<std::string, std::string, std::string>, std::pair<std::string, std::vector<Way>>> ways;
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    const Delivery& d = plan[i];
+    std::map<std::string, const std::vector<Hop>*> origins{{d.source, nullptr}};
+    for (const auto& [origin, hops] : d.upstream) origins.emplace(origin, &hops);
+    for (const auto& [origin, hops] : origins) {
+      auto produced = tables.find(origin);
+      if (produced == tables.end()) continue;
+      std::vector<std::string> path{origin};
+      if (hops)
+        for (const auto& h : *hops) path.push_back(h.subscriber);
+      path.push_back(d.subscriber);
+      for (const auto& [name, r] : produced->second) {
+        if (!r.produces) continue;
+        std::optional<std::string> at = name;
+        if (hops)
+          for (const auto& h : *hops)
+            if (at && !h.rules.empty()) at = arrivesAs(h.rules, *at);
+        if (!at) continue;
+        if (!d.rules.empty()) at = arrivesAs(d.rules, *at);
+        else if (!roles(d.source, *at).produces || !roles(d.subscriber, *at).accepts) at.reset();
+        if (!at) continue;
+        auto& [originName, found] = ways[{d.subscriber, origin, *at}];
+        originName = name;
+        found.push_back(Way{i, path});
+      }
+    }
+  }
+  // One finding per subscriber, origin and set of deliveries, naming every table they share.
+  std::map<std::tuple<std::string, std::string, std::vector<std::size_t>>, DuplicateWay> twice;
+  for (const auto& [key, value] : ways) {
+    const auto& [originName, found] = value;
+    if (found.size() < 2) continue;
+    std::vector<std::size_t> deliveries;
+    for (const auto& w : found) deliveries.push_back(w.delivery);
+    DuplicateWay& dup = twice[{std::get<0>(key), std::get<1>(key), deliveries}];
+    if (dup.deliveries.empty()) {
+      dup.subscriber = std::get<0>(key);
+      dup.origin = std::get<1>(key);
+      dup.deliveries = deliveries;
+      for (const auto& w : found) dup.paths.push_back(w.path);
+    }
+    dup.tables.push_back(originName);
+  }
+  std::vector<DuplicateWay> out;
+  for (auto& [key, dup] : twice) out.push_back(std::move(dup));
   return out;
 }
 

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <expected>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -62,5 +63,26 @@ bool travels(const Delivery& delivery, const JournalEntry& entry);
 
 // The provenance an entry is applied with on `delivery`.
 std::vector<std::string> appliedProvenance(const Delivery& delivery, const JournalEntry& entry);
+
+// What an instance described of one table, as far as carrying it goes.
+struct TableRoles {
+  bool produces = false, accepts = false;
+};
+using TablesOf = std::map<std::string, std::map<std::string, TableRoles>>;  // instance -> table -> roles
+
+// Deliveries that carry one table of one origin to one subscriber under the same name there (a
+// diamond, or two routes that list the table): each change would arrive twice, under two cursors
+// that lag differently, so an older copy could overwrite a newer row. What a delivery carries is
+// computed as the router carries it (ForwardChain, ChangesetTransform): its source's own tables by
+// its rules (none: what the source produces and the subscriber accepts), and each upstream origin's
+// along the one path `upstream` names, a hop without rules passing every table as it is and a hop
+// with rules only the tables they name, renamed. Instances missing from `tables` are left out.
+struct DuplicateWay {
+  std::string subscriber, origin;
+  std::vector<std::string> tables;              // as the origin names them
+  std::vector<std::size_t> deliveries;          // into the plan, in plan order
+  std::vector<std::vector<std::string>> paths;  // per delivery: origin, the hops' subscribers, subscriber
+};
+std::vector<DuplicateWay> duplicateWays(std::span<const Delivery> plan, const TablesOf& tables);
 
 }  // namespace ipcsync::sync
