@@ -115,32 +115,42 @@ void HostServer::answer(const Message& to, wire::Kind kind, const T& body) {
   }
   // The sync engine waits for this answer (an Apply's would otherwise stay outstanding, its route
   // stalled until the session ends), so room for it is waited for as long as the session lasts:
-  // the engine may be busy for longer than the send timeout (a long snapshot elsewhere). Only the
-  // session ending, the engine going or a stop request gives it up.
+  // the sync engine may be busy for longer than the send timeout (a long snapshot elsewhere). In
+  // short rounds, so that a stop request, the engine going or the session ending ends the wait.
+  constexpr auto kRound = 250ms;
   const auto transient = [](Errc code) {
     return code == Errc::Timeout || code == Errc::WouldBlock || code == Errc::OutOfMemory || code == Errc::LockTimeout;
   };
   const auto since = Clock::now();
+  auto warned = since;
   for (;;) {
-    auto loan = m_client.loan(wire::encodedSize(kind, body), kBlockingSendTimeout);
+    auto loan = m_client.loan(wire::encodedSize(kind, body), kRound);
     std::optional<Error> failed;
     if (!loan) {
       failed = loan.error();
     } else {
       wire::encodeInto(loan->bytes(), kind, body);
-      auto sent = m_client.reply(to, *loan, kBlockingSendTimeout);
+      auto sent = m_client.reply(to, *loan, kRound);
       if (sent) return;
       m_client.abandon(std::move(*loan));
       failed = sent.error();
     }
-    if (!transient(failed->code) || (m_stopRequested && *m_stopRequested)) {
-      spdlog::error("cannot reply {} to the sync engine: {}", wire::name(kind), failed->message());
+    std::string why;
+    if (!transient(failed->code)) why = failed->message();
+    else if (m_stopRequested && *m_stopRequested) why = "stopping while it waited for room (" + failed->message() + ")";
+    else if (!m_client.engineAlive()) why = "the engine went away while it waited for room";
+    else if (!m_client.peerOf(to.session())) why = "the session ended while it waited for room";
+    if (!why.empty()) {
+      spdlog::error("cannot reply {} to the sync engine: {}", wire::name(kind), why);
       return;
     }
-    spdlog::warn("the sync engine has not taken the answer to its request ({}) for {} s: {}; still waiting (it resumes "
-                 "when the sync engine reads again, or ends with its session)",
-                 wire::name(kind), std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - since).count(),
-                 failed->message());
+    if (const auto now = Clock::now(); now - warned >= kBlockingSendTimeout) {
+      warned = now;
+      spdlog::warn("the sync engine has not taken the answer to its request ({}) for {} s: {}; still waiting (it "
+                   "resumes when the sync engine reads again, or ends with its session)",
+                   wire::name(kind), std::chrono::duration_cast<std::chrono::seconds>(now - since).count(),
+                   failed->message());
+    }
   }
 }
 
