@@ -178,6 +178,7 @@ Child::~Child() {
 }
 
 int Child::wait() {
+  if (m_pid <= 0) return -1;  // already reaped
   const int code = reap(m_pid);
   m_pid = -1;
   return code;
@@ -191,6 +192,7 @@ std::optional<int> Child::poll() {
 }
 
 int Child::kill(int signal) {
+  if (m_pid <= 0) return -1;  // already reaped (poll, wait): never ::kill(-1, ...)
   ::kill(m_pid, signal);
   return wait();
 }

@@ -64,9 +64,9 @@ class Child {
   ~Child();
 
   pid_t pid() const { return m_pid; }
-  int wait();            // exit code, or 128+signal
+  int wait();            // exit code, or 128+signal; -1 once reaped
   std::optional<int> poll();  // the exit code if it has ended (and reaps it), else nothing
-  int kill(int signal);  // sends and reaps
+  int kill(int signal);  // sends and reaps; -1 once reaped
  private:
   pid_t m_pid = -1;
 };
