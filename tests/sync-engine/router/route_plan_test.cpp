@@ -138,5 +138,54 @@ TEST(RoutePlanTest, DefaultRouteNameIsSourceToFirstTarget) {
   EXPECT_EQ((*plan)[1].subscriber, "crm2");
 }
 
+// duplicateWays follows each hop's tables and renames as the router does (ValidateTest has the
+// same shapes against the real plugins).
+TablesOf everyoneHasAccountsAndOrders(std::initializer_list<const char*> instances) {
+  TablesOf out;
+  for (const char* i : instances)
+    for (const char* t : {"accounts", "orders", "clients"}) out[i][t] = TableRoles{true, true};
+  return out;
+}
+
+TEST(RoutePlanTest, ADiamondIsTwoWaysForEveryTableBothCarry) {
+  Topology t;
+  t.routes.push_back({.name = "ab", .from = "a", .to = {"b"}});
+  t.routes.push_back({.name = "bd", .from = "b", .to = {"d"}, .tables = {{.table = "orders"}}});
+  t.routes.push_back({.name = "ad", .from = "a", .to = {"d"}, .tables = {{.table = "accounts"}, {.table = "orders"}}});
+  auto plan = planDeliveries(t);
+  ASSERT_TRUE(plan) << plan.error();
+  const auto dups = duplicateWays(*plan, everyoneHasAccountsAndOrders({"a", "b", "d"}));
+  ASSERT_EQ(dups.size(), 1u);
+  EXPECT_EQ(dups[0].subscriber, "d");
+  EXPECT_EQ(dups[0].origin, "a");
+  EXPECT_EQ(dups[0].tables, std::vector<std::string>{"orders"});  // bd does not carry accounts
+  ASSERT_EQ(dups[0].paths.size(), 2u);
+  EXPECT_EQ(dups[0].paths[0], (std::vector<std::string>{"a", "b", "d"}));
+  EXPECT_EQ(dups[0].paths[1], (std::vector<std::string>{"a", "d"}));
+}
+
+TEST(RoutePlanTest, AHopThatLeavesATableOutOrRenamesItEndsTheSecondWay) {
+  for (const TableRule& hop : {TableRule{.table = "accounts"}, TableRule{.table = "orders", .renameTo = "clients"}}) {
+    Topology t;
+    t.routes.push_back({.name = "ab", .from = "a", .to = {"b"}, .tables = {hop}});
+    t.routes.push_back({.name = "bd", .from = "b", .to = {"d"}});
+    t.routes.push_back({.name = "ad", .from = "a", .to = {"d"}, .tables = {{.table = "orders"}}});
+    auto plan = planDeliveries(t);
+    ASSERT_TRUE(plan) << plan.error();
+    EXPECT_TRUE(duplicateWays(*plan, everyoneHasAccountsAndOrders({"a", "b", "d"})).empty()) << hop.table;
+  }
+}
+
+TEST(RoutePlanTest, AnUndescribedInstanceIsLeftOut) {
+  Topology t;
+  t.routes.push_back({.name = "ab", .from = "a", .to = {"b"}});
+  t.routes.push_back({.name = "bd", .from = "b", .to = {"d"}});
+  t.routes.push_back({.name = "ad", .from = "a", .to = {"d"}});
+  auto plan = planDeliveries(t);
+  ASSERT_TRUE(plan) << plan.error();
+  EXPECT_EQ(duplicateWays(*plan, everyoneHasAccountsAndOrders({"a", "b", "d"})).size(), 1u);
+  EXPECT_TRUE(duplicateWays(*plan, everyoneHasAccountsAndOrders({"b", "d"})).empty()) << "a described nothing";
+}
+
 }  // namespace
 }  // namespace ipcsync::sync
