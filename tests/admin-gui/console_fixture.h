@@ -56,6 +56,7 @@ struct ModelSignals {
 };
 
 // A one-way command pipe from the test to a child: the test writes bytes, the child reads them.
+// Both ends are close-on-exec; spawn() keeps the read end open in the child it is given to.
 class Gate {
  public:
   Gate() { [[maybe_unused]] const int rc = ::pipe2(m_fd, O_CLOEXEC); }
@@ -66,28 +67,27 @@ class Gate {
   Gate(const Gate&) = delete;
   Gate& operator=(const Gate&) = delete;
   void send(char c = 'x') const { [[maybe_unused]] auto n = ::write(m_fd[1], &c, 1); }
-  // Child side: the next command, waiting at most `ms` (-1 forever); 0 when none or the pipe closed.
+  // The child's end (console_child reads its commands from it).
+  int readFd() const { return m_fd[0]; }
+  // Reading side, in this process: the next command, waiting at most `ms` (-1 forever); 0 when
+  // none or the pipe closed.
   char next(int ms) const {
     pollfd p{m_fd[0], POLLIN, 0};
     char c = 0;
     if (::poll(&p, 1, ms) == 1 && ::read(m_fd[0], &c, 1) == 1) return c;
     return 0;
   }
-
  private:
   int m_fd[2] = {-1, -1};
 };
 
-// Registers a child as `o.name`. The children below exist to be registered, so they wait up to
-// 30 s (a forked debug or sanitizer build on a loaded CI machine can miss the default 2 s) and,
-// when they cannot, say why on stderr, which the test's output keeps.
-inline std::unique_ptr<Client> registerChild(ConnectOptions o) {
-  o.timeout = std::max(o.timeout, std::chrono::milliseconds(30'000));
-  auto c = Client::connect(o);
-  if (c) return std::move(*c);
-  std::fprintf(stderr, "child '%s' (pid %d) could not register: %s\n", o.name.c_str(), static_cast<int>(::getpid()),
-               c.error().message().c_str());
-  return nullptr;
+// The clients below are tests/admin-gui/console_child.cpp, forked and exec'd (never a bare fork
+// of this process, whose threads' locks a fork would copy). Each registers as `o.name` (only
+// `ns` and `name` of the options are used), waiting up to 30 s; why it could not goes to stderr,
+// which the test's output keeps.
+inline Child consoleChild(const ConnectOptions& o, std::vector<std::string> args, std::vector<int> inherit = {}) {
+  args.insert(args.begin(), {IPCSYNC_CONSOLE_CHILD, o.ns, o.name});
+  return Child::spawn(args, inherit);
 }
 
 // For a failure message: which of `children` have ended, with their exit codes (reaping them).
@@ -101,95 +101,32 @@ inline std::string endedChildren(std::vector<Child>& children) {
 }
 
 // A child registered as `name` that accepts sessions and receives and releases everything.
-inline Child receiverChild(const ConnectOptions& o) {
-  return Child([o] {
-    auto c = registerChild(o);
-    if (!c) return 10;
-    for (;;) {
-      auto m = c->receive(std::chrono::milliseconds(200));
-      if (m) c->release(std::move(*m));
-      else if (!c->engineAlive()) return 11;
-    }
-  });
-}
+inline Child receiverChild(const ConnectOptions& o) { return consoleChild(o, {"receiver"}); }
 
 // A child registered as `name` that, for each byte on `gate`, sends `count` messages of `bytes`
 // to `peer` (opening the session the first time), then keeps its registration.
 inline Child senderChild(const ConnectOptions& o, const std::string& peer, const Gate& gate, int count, std::uint64_t bytes) {
-  return Child([o, peer, &gate, count, bytes] {
-    auto c = registerChild(o);
-    if (!c) return 10;
-    std::optional<SessionId> session;
-    for (;;) {
-      if (!gate.next(-1)) return 0;
-      if (!session) {
-        auto s = c->openSession(peer);
-        if (!s) return 12;
-        session = *s;
-      }
-      for (int i = 0; i < count; ++i) {
-        auto loan = c->loan(bytes, std::chrono::milliseconds(1000));
-        if (!loan) return 13;
-        if (!c->send(*session, *loan)) return 14;
-      }
-    }
-  });
+  return consoleChild(o, {"sender", std::to_string(gate.readFd()), peer, std::to_string(count), std::to_string(bytes)},
+                      {gate.readFd()});
 }
 
 // A child registered as `name` that, for each byte on `gate`, allocates `pieces` sub-blocks of
 // `bytes` more and keeps them.
 inline Child allocatorChild(const ConnectOptions& o, const Gate& gate, int pieces, std::uint64_t bytes) {
-  return Child([o, &gate, pieces, bytes] {
-    auto c = registerChild(o);
-    if (!c) return 10;
-    std::vector<Allocation> held;
-    for (;;) {
-      if (!gate.next(-1)) return 0;
-      for (int i = 0; i < pieces; ++i) {
-        auto a = c->allocate(bytes);
-        if (!a) return 13;
-        held.push_back(*a);
-      }
-    }
-  });
+  return consoleChild(o, {"allocator", std::to_string(gate.readFd()), std::to_string(pieces), std::to_string(bytes)},
+                      {gate.readFd()});
 }
-
-}  // namespace ipcsync::test
-
-namespace ipcsync::test {
 
 // A child registered as `name` that sends `perSecond` messages of `bytes` to `peer` until killed.
 inline Child streamerChild(const ConnectOptions& o, const std::string& peer, int perSecond, std::uint64_t bytes) {
-  return Child([o, peer, perSecond, bytes] {
-    auto c = registerChild(o);
-    if (!c) return 10;
-    auto s = c->openSession(peer);
-    if (!s) return 12;
-    const auto gap = std::chrono::microseconds(1'000'000 / std::max(1, perSecond));
-    for (auto next = std::chrono::steady_clock::now();; next += gap) {
-      std::this_thread::sleep_until(next);
-      auto loan = c->loan(bytes, std::chrono::milliseconds(1000));
-      if (!loan) return 13;
-      if (!c->send(*s, *loan)) return 14;
-    }
-  });
+  return consoleChild(o, {"streamer", peer, std::to_string(perSecond), std::to_string(bytes)});
 }
 
 // A child registered as `name` that advertises `topic` with a cache of `depth`, publishes
 // `count` messages of `bytes` and stays registered.
 inline Child publisherChild(const ConnectOptions& o, const std::string& topic, std::uint32_t depth, int count,
                             std::uint64_t bytes) {
-  return Child([o, topic, depth, count, bytes] {
-    auto c = registerChild(o);
-    if (!c) return 10;
-    auto t = c->advertise(topic, depth);
-    if (!t) return 12;
-    for (int i = 0; i < count; ++i) {
-      auto loan = c->loan(bytes, std::chrono::milliseconds(1000));
-      if (!loan || !c->send(*t, *loan)) return 13;
-    }
-    for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
-  });
+  return consoleChild(o, {"publisher", topic, std::to_string(depth), std::to_string(count), std::to_string(bytes)});
 }
 
 }  // namespace ipcsync::test

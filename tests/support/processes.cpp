@@ -171,6 +171,21 @@ Child::Child(const std::function<int()>& body) {
   }
 }
 
+Child Child::spawn(const std::vector<std::string>& argv, const std::vector<int>& inherit) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::fflush(nullptr);
+  Child c;
+  c.m_pid = ::fork();
+  if (c.m_pid == 0) {
+    for (int fd : inherit) ::fcntl(fd, F_SETFD, 0);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  return c;
+}
+
 Child::Child(Child&& other) noexcept : m_pid(std::exchange(other.m_pid, -1)) {}
 
 Child::~Child() {

@@ -58,7 +58,13 @@ class EngineProcess {
 // A forked child running `body`; its return value is the exit code.
 class Child {
  public:
+  // Forks; the child runs `body` and exits with its result. Only for a parent without threads:
+  // a fork copies the locks other threads held at that moment (use spawn() from tests with threads).
   explicit Child(const std::function<int()>& body);
+  // Forks and execs argv[0] with `argv`; the descriptors in `inherit` stay open across the exec
+  // (their close-on-exec flag is cleared in the child). The child runs only async-signal-safe
+  // calls before the exec, so a parent with threads may use it.
+  static Child spawn(const std::vector<std::string>& argv, const std::vector<int>& inherit = {});
   Child(Child&& other) noexcept;
   Child& operator=(Child&&) = delete;
   ~Child();
@@ -68,6 +74,7 @@ class Child {
   std::optional<int> poll();  // the exit code if it has ended (and reaps it), else nothing
   int kill(int signal);  // sends and reaps; -1 once reaped
  private:
+  Child() = default;
   pid_t m_pid = -1;
 };
 
