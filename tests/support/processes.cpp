@@ -34,19 +34,42 @@ int reap(pid_t pid) {
   return decodeStatus(status);
 }
 
-[[noreturn]] void execEngine(const std::vector<std::string>& args, const std::filesystem::path& log) {
-  const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+// An argv for execv, built before a fork: the child of a process with threads may run only
+// async-signal-safe calls (a fork copies the locks other threads held; allocating could wait for
+// ever), so it must not build strings or vectors.
+class ExecArgs {
+ public:
+  explicit ExecArgs(std::vector<std::string> args) : m_args(std::move(args)) {
+    for (auto& a : m_args) m_argv.push_back(a.data());
+    m_argv.push_back(nullptr);
+  }
+  ExecArgs(const ExecArgs&) = delete;  // m_argv points into m_args
+  ExecArgs& operator=(const ExecArgs&) = delete;
+  [[noreturn]] void exec() const {
+    ::execv(m_argv[0], m_argv.data());
+    ::_exit(127);
+  }
+
+ private:
+  std::vector<std::string> m_args;
+  std::vector<char*> m_argv;
+};
+
+// ipcsyncd with `args`.
+ExecArgs engineArgs(const std::vector<std::string>& args) {
+  std::vector<std::string> all{ipcsyncdPath()};
+  all.insert(all.end(), args.begin(), args.end());
+  return ExecArgs(std::move(all));
+}
+
+// In the child: the engine, its stdout and stderr to `log` (open and dup2 are async-signal-safe).
+[[noreturn]] void execEngine(const ExecArgs& args, const char* log) {
+  const int fd = ::open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd >= 0) {
     ::dup2(fd, STDERR_FILENO);
     ::dup2(fd, STDOUT_FILENO);
   }
-  std::vector<char*> argv;
-  const std::string path = ipcsyncdPath();
-  argv.push_back(const_cast<char*>(path.c_str()));
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  ::execv(path.c_str(), argv.data());
-  ::_exit(127);
+  args.exec();
 }
 
 std::string slurp(const std::filesystem::path& p) {
@@ -85,10 +108,11 @@ std::optional<EngineProcess> EngineProcess::start(const std::string& ns, const s
   e.m_logPath = runtimeDir / ("engine-" + ns + ".log");
   std::vector<std::string> args = {"--namespace", ns, "--runtime-dir", runtimeDir.string(), "--ready-fd", "3"};
   args.insert(args.end(), extraArgs.begin(), extraArgs.end());
+  const ExecArgs exec = engineArgs(args);
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::dup2(ready[1], 3);  // dup2 clears close-on-exec on the new descriptor
-    execEngine(args, e.m_logPath);
+    execEngine(exec, e.m_logPath.c_str());
   }
   ::close(ready[1]);
   e.m_pid = pid;
@@ -108,8 +132,9 @@ std::pair<int, std::string> EngineProcess::runToExit(std::vector<std::string> ar
   const int fd = ::mkstemps(tmpl, 4);
   ::close(fd);
   const std::filesystem::path log = tmpl;
+  const ExecArgs exec = engineArgs(args);
   const pid_t pid = ::fork();
-  if (pid == 0) execEngine(args, log);
+  if (pid == 0) execEngine(exec, log.c_str());
   const int code = reap(pid);
   std::string out = slurp(log);
   std::filesystem::remove(log);
@@ -172,16 +197,13 @@ Child::Child(const std::function<int()>& body) {
 }
 
 Child Child::spawn(const std::vector<std::string>& argv, const std::vector<int>& inherit) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
+  const ExecArgs exec(argv);
   std::fflush(nullptr);
   Child c;
   c.m_pid = ::fork();
   if (c.m_pid == 0) {
     for (int fd : inherit) ::fcntl(fd, F_SETFD, 0);
-    ::execv(args[0], args.data());
-    ::_exit(127);
+    exec.exec();
   }
   return c;
 }
