@@ -163,7 +163,6 @@ class Checker {
   std::vector<std::string>& m_errors;
 };
 
-
 // Two ways that carry one table of one origin to one subscriber (route_plan.h, duplicateWays):
 // each change would arrive twice. One error per subscriber, origin and set of ways, at the
 // location of the last way's route.

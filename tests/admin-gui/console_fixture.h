@@ -11,9 +11,7 @@
 #include <QElapsedTimer>
 #include <QThread>
 
-#include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <functional>
 #include <memory>
 #include <thread>
